@@ -97,4 +97,189 @@ void nce_forward(float *loss, float *probs, const float *energy, float tau, int 
 // denergy[B,K1] += dloss[b] · (δ_k0 − probs[b,k]) / τ.
 void nce_backward(float *denergy, const float *dloss, const float *probs, float tau, int B, int K1);
 
+
+// ---------------------------------------------------------------------------------------------
+// 2. Random numbers (counter-based: every stream is keyed by integers, never by rank)
+// ---------------------------------------------------------------------------------------------
+
+typedef struct {
+    uint64_t state;
+} Rng;
+
+// A generator keyed by (seed, stream, a, b): the same key gives the same sequence anywhere.
+void rng_init(Rng *rng, uint64_t seed, uint64_t stream, uint64_t a, uint64_t b);
+uint64_t rng_next(Rng *rng);
+float rng_uniform(Rng *rng); // [0, 1)
+float rng_normal(Rng *rng);  // N(0, 1), Box–Muller
+enum { RNG_STREAM_INIT = 1, RNG_STREAM_MASKS = 2, RNG_STREAM_NEGATIVES = 3, RNG_STREAM_EVAL = 4 };
+
+// ---------------------------------------------------------------------------------------------
+// 3. Shapes, presets and the parameter table
+// ---------------------------------------------------------------------------------------------
+
+typedef enum { MODE_PAPER = 0, MODE_SCRATCH = 1 } ModelMode;
+
+typedef struct {
+    int image_size, patch; // grid = image_size / patch, P = grid²
+    int img_dim, img_depth, img_heads;
+    int txt_dim, txt_depth, txt_heads, txt_len, vocab;
+    int cross_dim, cross_depth, cross_heads;
+    int pred_dim, pred_depth, pred_heads;
+    int batch; // the preset's global batch
+} ModelShape;
+
+// Fills *shape from a preset name (tiny, small, base, paper); returns 0, or −1 if unknown.
+int model_preset(ModelShape *shape, const char *name);
+// Checks divisibility and ranges; writes a message naming the offending key.
+int model_shape_check(const ModelShape *shape, char *err, size_t errlen);
+
+// Tensor groups, in buffer order. Trainable range: paper mode CTX..PRED, scratch TXT..PRED.
+// EMA range: paper CTX, scratch IMG..CTX — both contiguous by construction of this order.
+typedef enum { GROUP_TXT = 0, GROUP_IMG = 1, GROUP_CTX = 2, GROUP_PRED = 3 } TensorGroup;
+
+#define TENSOR_NAME_MAX 64
+typedef struct {
+    char name[TENSOR_NAME_MAX]; // e.g. "ctx.blocks.0.attn.q.weight"
+    size_t offset, numel;       // in floats, within the parameter buffer
+    int ndim, shape[4];
+    int decay; // weight decay applies (tensors with ≥ 2 dims)
+    TensorGroup group;
+} TensorInfo;
+
+// ---------------------------------------------------------------------------------------------
+// 4. The network
+// ---------------------------------------------------------------------------------------------
+
+typedef struct {
+    ModelShape shape;
+    ModelMode mode;
+    int local_batch;     // samples this process computes per step
+    float nce_weight;    // λ; 0 reproduces the authors' objective
+    int negatives;       // K negatives per sample (used when λ > 0)
+    float temperature;   // τ
+} ModelConfig;
+
+typedef struct Model Model;
+
+Model *model_new(const ModelConfig *cfg, char *err, size_t errlen);
+void model_free(Model *m);
+const ModelConfig *model_config(const Model *m);
+const TensorInfo *model_tensors(const Model *m, int *n_tensors);
+// Index of a tensor by name, or −1.
+int model_tensor_index(const Model *m, const char *name);
+
+// The buffers. params [n_params]; ema [ema_count] mirrors params[ema_offset ..]; grads, adam_m,
+// adam_v [trainable_count] mirror params[trainable_offset ..].
+size_t model_num_params(const Model *m);
+float *model_params(Model *m);
+float *model_ema(Model *m);
+float *model_grads(Model *m);
+float *model_adam_m(Model *m);
+float *model_adam_v(Model *m);
+size_t model_trainable_offset(const Model *m);
+size_t model_trainable_count(const Model *m);
+size_t model_ema_offset(const Model *m);
+size_t model_ema_count(const Model *m);
+// First tensor index of the trainable range and of the EMA range.
+int model_first_trainable_tensor(const Model *m);
+
+// Initialisation (DESIGN.md §1): the crosser Kaiming-normal with output projections scaled by
+// 1/sqrt(2·layer); encoders and predictor truncated normal (std 0.02), likewise rescaled;
+// zero biases, unit norms; EMA copies equal to the online tensors.
+void model_init_weights(Model *m, uint64_t seed);
+
+// Masks of one step (shared by the batch): sorted patch indices.
+typedef struct {
+    int n_context, n_target;
+    int *context, *target; // [P] each, owned by the MaskSet
+} MaskSet;
+
+typedef struct {
+    int targets;                          // number of target blocks (4)
+    float target_scale[2], target_aspect[2]; // (0.15, 0.2), (0.75, 1.5)
+    float context_scale[2];               // (0.85, 1.0), aspect 1
+    int min_keep;                         // at least this many context patches (4)
+} MaskConfig;
+
+void mask_config_default(MaskConfig *mc);
+int maskset_alloc(MaskSet *ms, int grid);
+void maskset_free(MaskSet *ms);
+// Samples the step's masks from an RNG keyed by (seed, step); identical on every rank.
+void mask_sample(MaskSet *ms, const MaskConfig *mc, int grid, uint64_t seed, uint64_t step);
+
+// One step's inputs for this process's samples.
+typedef struct {
+    int n;                 // local samples (≤ local_batch)
+    const float *images;   // [n, 3, S, S] normalised
+    const int32_t *tokens; // [n, L]
+    const uint8_t *valid;  // [n, L]
+} ModelBatch;
+
+typedef struct {
+    double loss, jepa, nce;          // means over the local samples
+    double energy_pos, energy_neg;   // mean positive energy, mean negative energy (0 if none)
+    double pred_std;                 // mean over dims of the per-dim std of predictions (collapse)
+} ModelLoss;
+
+// Step, part 1: the text encoder on the local batch. Returns u [n, L, Dt] (owned by the model),
+// the local contribution to the negative pool.
+const float *model_encode_text(Model *m, const ModelBatch *batch);
+
+// The negative pool of one step: every sample's text features in global order.
+typedef struct {
+    const float *u;        // [global_n, L, Dt]
+    const uint8_t *valid;  // [global_n, L]
+    int global_n;
+    int first_local;       // global index of this process's sample 0
+    const int *negatives;  // [n, K] global indices of each local sample's negatives
+} NegativePool;
+
+// Step, part 2: the rest of the forward pass and the whole backward pass. Gradients of the
+// trainable tensors are ZEROED and then written to model_grads() (mean over the local samples).
+// pool may be NULL when λ = 0 or K = 0. on_ready(ctx, tensor_index) (may be NULL) is called as
+// soon as a tensor's gradient is final, in backward order, so communication can start early.
+typedef void (*GradReadyFn)(void *ctx, int tensor_index);
+void model_forward_backward(Model *m, ModelLoss *out, const ModelBatch *batch, const MaskSet *masks,
+                            const NegativePool *pool, GradReadyFn on_ready, void *ready_ctx);
+
+// Negatives for local samples: neg[j·K + k] ∈ [0, global_n) ∖ {first_local + j}, drawn by an RNG
+// keyed by (seed, step, global sample index), so the choice is independent of the rank count.
+void negatives_sample(int *neg, int n, int K, int first_local, int global_n, uint64_t seed,
+                      uint64_t step);
+
+// ---------------------------------------------------------------------------------------------
+// 5. Optimisation
+// ---------------------------------------------------------------------------------------------
+
+typedef struct {
+    float lr, start_lr, final_lr;
+    int warmup_steps, total_steps;
+    float weight_decay, final_weight_decay;
+    float ema_start, ema_end;
+    float clip_grad; // 0: off
+    float beta1, beta2, eps;
+} OptimConfig;
+
+void optim_config_default(OptimConfig *oc);
+// Schedules at step t (0-based); see tests/reference/MODEL.md.
+float schedule_lr(const OptimConfig *oc, long t);
+float schedule_wd(const OptimConfig *oc, long t);
+float schedule_ema(const OptimConfig *oc, long t);
+// Global L2 norm of the gradients (double accumulation, fixed order).
+double grad_norm(const Model *m);
+// One AdamW step (t 0-based, so the bias correction uses t + 1) on the trainable tensors with
+// the schedules at t, after optional clipping; then the EMA update. Returns the grad norm
+// before clipping.
+double optim_step(Model *m, const OptimConfig *oc, long t);
+
+// Analytic FLOPs of one training step for n local samples with the given mask sizes:
+// forward and backward, counting 2·M·N·K per GEMM (attention included, element-wise ignored).
+typedef struct {
+    double forward, backward;
+} StepFlops;
+StepFlops model_step_flops(const Model *m, int n, int n_context, int n_target);
+
+// Threads for OpenBLAS and OpenMP (0: leave as is).
+void model_set_threads(int threads);
+
 #endif // TIJEPA_MODEL_H

@@ -1,0 +1,57 @@
+// Internal to model/: the transformer blocks shared by the encoders, crosser and predictor,
+// with their saved activations and backward workspace.
+#ifndef TIJEPA_MODEL_BLOCKS_H
+#define TIJEPA_MODEL_BLOCKS_H
+
+#include "layout.h"
+
+// Bump allocator over one malloc: a first pass with base == NULL only counts floats.
+typedef struct {
+    float *base;
+    size_t used;
+} Arena;
+float *arena_take(Arena *a, size_t n);
+
+// Activations of one pre-LN self-attention block for up to N = B·n tokens.
+typedef struct {
+    float *ln1, *ln1_mean, *ln1_rstd, *qkv, *probs, *att, *mid;
+    float *ln2, *ln2_mean, *ln2_rstd, *fc1, *gelu;
+} SelfBlockActs;
+
+// Activations of one cross block: N = B·n queries, Nt = B·L text tokens.
+typedef struct {
+    float *lnz, *lnz_mean, *lnz_rstd, *lnt, *lnt_mean, *lnt_rstd, *q, *kv, *probs, *att, *mid;
+    float *ln2, *ln2_mean, *ln2_rstd, *fc1, *gelu;
+} CrossBlockActs;
+
+// Backward workspace, sized for the largest block of the model.
+typedef struct {
+    float *dln, *dqkv, *datt, *dfc1, *dgelu, *dprobs, *dlnt;
+} BlockScratch;
+
+void self_block_acts_take(SelfBlockActs *a, Arena *arena, int B, int n, int D, int heads);
+void cross_block_acts_take(CrossBlockActs *a, Arena *arena, int B, int n, int L, int D, int heads);
+// Workspace for blocks of at most nd = N·D query-token floats, ntd = Nt·D text-token floats
+// and `probs` attention probabilities.
+void block_scratch_take(BlockScratch *s, Arena *arena, size_t nd, size_t ntd, size_t probs);
+
+// x_out [B,n,D] = block(x_in [B,n,D]); valid [B,n] key mask or NULL. x_out may alias x_in when
+// no backward follows (inference).
+void self_block_forward(float *x_out, SelfBlockActs *a, const SelfBlockW *w, const float *x_in,
+                        const uint8_t *valid, int B, int n, int D, int heads);
+// dx [B,n,D]: on entry ∂L/∂x_out, on exit ∂L/∂x_in (the residual stream, in place). Weight
+// gradients accumulate into *g (NULL members skipped).
+void self_block_backward(float *dx, const SelfBlockW *g, BlockScratch *s, const SelfBlockActs *a,
+                         const SelfBlockW *w, const float *x_in, int B, int n, int D, int heads);
+
+// z_out [B,n,H] = block(z_in [B,n,H], t [B,L,H], valid [B,L]); the block's norm1 normalises
+// both the queries and the text. z_out may alias z_in at inference.
+void cross_block_forward(float *z_out, CrossBlockActs *a, const CrossBlockW *w, const float *z_in,
+                         const float *t, const uint8_t *valid, int B, int n, int L, int H,
+                         int heads);
+// dz [B,n,H] in place as above; dt [B,L,H] += ∂L/∂t (may be NULL).
+void cross_block_backward(float *dz, float *dt, const CrossBlockW *g, BlockScratch *s,
+                          const CrossBlockActs *a, const CrossBlockW *w, const float *z_in,
+                          const float *t, int B, int n, int L, int H, int heads);
+
+#endif // TIJEPA_MODEL_BLOCKS_H

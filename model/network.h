@@ -1,0 +1,59 @@
+// Internal to model/: the Model structure shared by network.c, step.c, init.c, optim.c, flops.c.
+#ifndef TIJEPA_MODEL_NETWORK_H
+#define TIJEPA_MODEL_NETWORK_H
+
+#include "blocks.h"
+
+// Saved activations and workspace, planned once for the largest step (no allocation per step).
+typedef struct {
+    // text encoder: x[0] embeddings, x[i+1] output of block i; u = final norm
+    float **txt_x, *u, *u_mean, *u_rstd;
+    SelfBlockActs *txt_acts; // depth blocks (scratch mode) or one reused block (paper mode)
+    // image encoder
+    float *patches, *patches_c;    // [B·P, 3p²] all patches, [B·nC, 3p²] context patches
+    float **img_x, *s, *s_mean, *s_rstd; // online: x[0] tokens, x[i+1] block outputs; s = norm
+    SelfBlockActs *img_acts;
+    float *img_full, *s_full;      // frozen / EMA encoder on all patches (inference)
+    SelfBlockActs img_infer;
+    float *s_ctx;                  // [B·nC, De] context tokens (gathered in paper mode)
+    // context crosser on B·K1 virtual samples
+    float *zc0, *zc, *zc_mean, *zc_rstd; // [B·nC, H] img_proj, img_norm
+    float *u_virt;                 // [Bv·L, Dt] (copy only when negatives are used)
+    uint8_t *valid_virt;
+    float *t_virt;                 // [Bv·L, H] txt_proj output (or u_virt)
+    float **ctx_z;                 // z[0] replicated input, z[i+1] block outputs [Bv·nC, H]
+    CrossBlockActs *ctx_acts;
+    // target crosser (EMA, inference) on B samples
+    float *tz0, *tz, *t_tgt, *tgt_ln, *target;
+    CrossBlockActs tgt_infer;
+    // predictor on Bv samples
+    float *pe, **pred_x, *pxt, *pln, *pln_mean, *pln_rstd, *pred;
+    SelfBlockActs *pred_acts;
+    int *tail_idx;
+    // losses
+    float *energy, *denergy, *nce_loss, *nce_probs, *dnce;
+    // backward
+    float *dpred, *dpln, *dpx, *dpe, *dz, *dt, *du_virt, *dzc, *dzc0, *ds, *dimg, *du, *dtxt;
+    BlockScratch scratch;
+} Acts;
+
+struct Model {
+    ModelConfig cfg;
+    int grid, P, K1, Bmax, Bv;
+    TensorInfo *tensors;
+    int n_tensors, first_trainable;
+    ModelRanges ranges;
+    size_t n_params, train_off, train_cnt, ema_off, ema_cnt;
+    float *params, *ema, *grads, *adam_m, *adam_v;
+    ModelW w, g, e; // views into params, grads, ema
+    float *img_pos, *pred_pos;
+    float *arena;
+    Acts a;
+    int n_text; // samples encoded by the last model_encode_text
+};
+
+static inline int trains_encoders(const Model *m) {
+    return m->cfg.mode == MODE_SCRATCH;
+}
+
+#endif // TIJEPA_MODEL_NETWORK_H
