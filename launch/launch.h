@@ -9,6 +9,50 @@
 #define TJ_EXIT_USAGE 2
 #define TJ_EXIT_REQUEUE 3 // stopped by a signal after saving a checkpoint: requeue and resume
 
+// ---------------------------------------------------------------------------------------------
+// Run settings: the INI config (DESIGN.md §5) resolved into typed values.
+
+#include <stdint.h>
+#include <stddef.h>
+
+#include "io.h"
+#include "model.h"
+#include "checkpoint.h"
+
+typedef struct {
+    // [run]
+    char name[128], dir[1024];
+    uint64_t seed;
+    // [data]
+    char train[2048], val[2048], vocab[1024];
+    SplitMode split;
+    int shuffle_buffer, prefetch;
+    // [model], [mask], [loss], [optim]
+    ModelConfig model;   // local_batch filled in by the trainer
+    char preset[32];
+    MaskConfig mask;
+    OptimConfig optim;
+    // [train]
+    int steps, global_batch, log_every, eval_every, ckpt_every, keep_last, threads;
+    int check_every, max_bad_steps;
+    // [mpi]
+    double bucket_mb;
+    // [eval]
+    int eval_pairs;
+    char probe_train[2048], probe_test[2048];
+} RunSettings;
+
+// Fills *rs from cfg (absent keys take their defaults) and writes the resolved values back
+// into cfg, so that config_to_ini(cfg) is the complete configuration of the run.
+int run_settings_resolve(RunSettings *rs, TjConfig *cfg, char *err, size_t errlen);
+// Loads --config FILE and applies each --set, in order.
+int run_config_load(TjConfig *cfg, const char *path, const char *const *overrides,
+                    int n_overrides, char *err, size_t errlen);
+
+// Adds the model's tensors to a checkpoint content (borrowed pointers): /params, /ema and, with
+// with_optim, /optim/m and /optim/v. The same content serves ckpt_save and ckpt_load.
+int model_ckpt_content(CkptContent *c, Model *m, int with_optim, char *err, size_t errlen);
+
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_synth(int argc, char **argv);

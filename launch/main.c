@@ -11,7 +11,8 @@ typedef struct {
 } Command;
 
 static const Command commands[] = {
-    {"train", cmd_train, "pre-train on shards (alone or under mpirun)"},
+    {"train", cmd_train, "pre-train on shards (alone or under mpirun / srun)"},
+    {"vocab", cmd_vocab, "build a WordPiece vocab.txt from captions"},
 };
 
 static void usage(FILE *to) {
@@ -36,7 +37,7 @@ int main(int argc, char **argv) {
         return TJ_EXIT_OK;
     }
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+        if (commands[i].run && !strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
     fprintf(stderr, "tijepa: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return TJ_EXIT_USAGE;

@@ -1,0 +1,100 @@
+// Single-process training-step throughput: samples/s, achieved GFLOP/s (analytic FLOPs) for a
+// preset and mode on random inputs. Not a test: it prints figures.
+// usage: bench_step [--preset tiny] [--mode paper|scratch] [--threads N] [--steps N]
+//                   [--batch B] [--nce W] [--negatives K]
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "model.h"
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+int main(int argc, char **argv) {
+    const char *preset = "tiny", *mode = "paper";
+    int threads = 1, steps = 20, batch = 0, K = 4;
+    float nce = 1.0f;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--preset")) preset = argv[i + 1];
+        else if (!strcmp(argv[i], "--mode")) mode = argv[i + 1];
+        else if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--steps")) steps = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--batch")) batch = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--nce")) nce = strtof(argv[i + 1], NULL);
+        else if (!strcmp(argv[i], "--negatives")) K = atoi(argv[i + 1]);
+        else {
+            fprintf(stderr, "bench_step: unknown option %s\n", argv[i]);
+            return 2;
+        }
+    }
+    ModelConfig cfg = {0};
+    if (model_preset(&cfg.shape, preset)) {
+        fprintf(stderr, "bench_step: unknown preset %s\n", preset);
+        return 2;
+    }
+    cfg.mode = !strcmp(mode, "scratch") ? MODE_SCRATCH : MODE_PAPER;
+    cfg.local_batch = batch ? batch : cfg.shape.batch;
+    cfg.nce_weight = nce;
+    cfg.negatives = nce > 0 ? K : 0;
+    cfg.temperature = 0.05f;
+    model_set_threads(threads);
+    char err[256];
+    Model *m = model_new(&cfg, err, sizeof(err));
+    if (!m) {
+        fprintf(stderr, "bench_step: %s\n", err);
+        return 1;
+    }
+    model_init_weights(m, 0);
+    int B = cfg.local_batch, S = cfg.shape.image_size, L = cfg.shape.txt_len, grid = S / cfg.shape.patch;
+    float *img = malloc(sizeof(float) * (size_t)B * 3 * S * S);
+    int32_t *tok = malloc(sizeof(int32_t) * (size_t)B * L);
+    uint8_t *valid = malloc((size_t)B * L);
+    int *neg = malloc(sizeof(int) * (size_t)B * (K + 1));
+    Rng r;
+    rng_init(&r, 1, 0, 0, 0);
+    for (size_t i = 0; i < (size_t)B * 3 * S * S; i++) img[i] = rng_normal(&r);
+    for (int i = 0; i < B * L; i++) {
+        valid[i] = (i % L) < L / 2;
+        tok[i] = valid[i] ? 5 + (int)(rng_next(&r) % (uint64_t)(cfg.shape.vocab - 5)) : 0;
+    }
+    MaskSet ms;
+    maskset_alloc(&ms, grid);
+    MaskConfig mc;
+    mask_config_default(&mc);
+    OptimConfig oc;
+    optim_config_default(&oc);
+    oc.total_steps = steps + 2;
+    ModelBatch mb = {B, img, tok, valid};
+    double flops = 0, t_start = 0;
+    for (int t = 0; t < steps + 2; t++) { // two warm-up steps
+        if (t == 2) t_start = now();
+        mask_sample(&ms, &mc, grid, 0, (uint64_t)t);
+        const float *u = model_encode_text(m, &mb);
+        NegativePool pool = {u, valid, B, 0, neg};
+        negatives_sample(neg, B, cfg.negatives, 0, B, 0, (uint64_t)t);
+        ModelLoss loss;
+        model_forward_backward(m, &loss, &mb, &ms, cfg.negatives ? &pool : NULL, NULL, NULL);
+        optim_step(m, &oc, t);
+        if (t >= 2) {
+            StepFlops f = model_step_flops(m, B, ms.n_context, ms.n_target);
+            flops += f.forward + f.backward;
+        }
+    }
+    double dt = now() - t_start;
+    printf("bench_step: preset %s, mode %s, batch %d, negatives %d, threads %d: %.1f samples/s, "
+           "%.3f s/step, %.2f GFLOP/step, %.2f GFLOP/s\n",
+           preset, mode, B, cfg.negatives, threads, steps * B / dt, dt / steps, flops / steps / 1e9,
+           flops / dt / 1e9);
+    maskset_free(&ms);
+    free(img);
+    free(tok);
+    free(valid);
+    free(neg);
+    model_free(m);
+    return 0;
+}
