@@ -272,6 +272,32 @@ double grad_norm(const Model *m);
 // before clipping.
 double optim_step(Model *m, const OptimConfig *oc, long t);
 
+// ---------------------------------------------------------------------------------------------
+// 6. Evaluation (the target path's encoders, energies of arbitrary pairs)
+// ---------------------------------------------------------------------------------------------
+
+// Image features of the target path (frozen encoder in paper mode, EMA encoder in scratch mode)
+// on full images: out [n, P, De], images [n, 3, S, S]. Any n (processed in chunks).
+void model_image_features(Model *m, float *out, const float *images, int n);
+// Caption features: out [n, L, Dt].
+void model_text_features(Model *m, float *out, const int32_t *tokens, const uint8_t *valid, int n);
+// energy[p] = E(image img_idx[p], caption txt_idx[p]) with the masks ms, from features computed
+// once by the two functions above: s_img [n_img, P, De], u [n_txt, L, Dt], valid [n_txt, L].
+void model_pair_energies(Model *m, float *energy, const float *s_img, const float *u,
+                         const uint8_t *valid, const int *img_idx, const int *txt_idx, int n_pairs,
+                         const MaskSet *ms);
+// Probe features: mean over image tokens of the target crosser X̃(s, u) on the full image, for
+// image i with caption i: out [n, H].
+void model_probe_features(Model *m, float *out, const float *s_img, const float *u,
+                          const uint8_t *valid, int n);
+// Cross-attention of the target crosser's last block for one pair, mean over heads:
+// map [P, L], row p = how patch p (the query) attends over the caption's tokens.
+void model_attention_map(Model *m, float *map, const float *s_img, const float *u,
+                         const uint8_t *valid);
+
+// ---------------------------------------------------------------------------------------------
+// 7. Cost
+
 // Analytic FLOPs of one training step for n local samples with the given mask sizes:
 // forward and backward, counting 2·M·N·K per GEMM (attention included, element-wise ignored).
 typedef struct {

@@ -52,6 +52,14 @@ struct Model {
     int n_text; // samples encoded by the last model_encode_text
 };
 
+// Pieces of the step (step.c), reused by evaluation (eval.c). B ≤ the planned local batch.
+void image_encode_full(Model *m, float *out, const ImageW *w, int B);
+void context_forward(Model *m, const float *u_virt, const uint8_t *valid_virt, const MaskSet *ms,
+                     int B);
+void target_forward(Model *m, const float *s_full, const float *u, const uint8_t *valid,
+                    const MaskSet *ms, int B);
+void losses_forward(Model *m, ModelLoss *out, const MaskSet *ms, int B);
+
 static inline int trains_encoders(const Model *m) {
     return m->cfg.mode == MODE_SCRATCH;
 }

@@ -55,7 +55,7 @@ const float *model_encode_text(Model *m, const ModelBatch *batch) {
 }
 
 // Frozen or EMA image encoder on all patches (no saved activations): out [B·P, De].
-static void image_encode_full(Model *m, float *out, const ImageW *w, int B) {
+void image_encode_full(Model *m, float *out, const ImageW *w, int B) {
     const ModelShape *s = &m->cfg.shape;
     Acts *a = &m->a;
     int P = m->P, De = s->img_dim, pp3 = 3 * s->patch * s->patch;
@@ -111,7 +111,7 @@ static void build_virtual_text(Model *m, const ModelBatch *batch, const Negative
     *valid_out = a->valid_virt;
 }
 
-static void context_forward(Model *m, const float *u_virt, const uint8_t *valid_virt,
+void context_forward(Model *m, const float *u_virt, const uint8_t *valid_virt,
                             const MaskSet *ms, int B) {
     const ModelShape *s = &m->cfg.shape;
     Acts *a = &m->a;
@@ -162,17 +162,17 @@ static void context_forward(Model *m, const float *u_virt, const uint8_t *valid_
 // ---------------------------------------------------------------------------------------------
 // target path: the EMA crosser on the full image, no gradient
 
-static void target_forward(Model *m, const float *s_full, const uint8_t *valid, const MaskSet *ms,
-                           int B) {
+void target_forward(Model *m, const float *s_full, const float *u, const uint8_t *valid,
+                           const MaskSet *ms, int B) {
     const ModelShape *s = &m->cfg.shape;
     Acts *a = &m->a;
     const CrosserW *ew = &m->e.ctx;
     int P = m->P, L = s->txt_len, De = s->img_dim, Dt = s->txt_dim, H = s->cross_dim;
     linear_forward(a->tz0, s_full, ew->img_proj_w, ew->img_proj_b, B * P, De, H);
     layernorm_forward(a->tz, NULL, NULL, a->tz0, ew->img_norm_w, ew->img_norm_b, B * P, H);
-    const float *t = a->u;
+    const float *t = u;
     if (ew->txt_proj_w) {
-        linear_forward(a->t_tgt, a->u, ew->txt_proj_w, ew->txt_proj_b, B * L, Dt, H);
+        linear_forward(a->t_tgt, u, ew->txt_proj_w, ew->txt_proj_b, B * L, Dt, H);
         t = a->t_tgt;
     }
     for (int i = 0; i < s->cross_depth; i++)
@@ -185,7 +185,7 @@ static void target_forward(Model *m, const float *s_full, const uint8_t *valid, 
 // ---------------------------------------------------------------------------------------------
 // losses
 
-static void losses_forward(Model *m, ModelLoss *out, const MaskSet *ms, int B) {
+void losses_forward(Model *m, ModelLoss *out, const MaskSet *ms, int B) {
     Acts *a = &m->a;
     int K1 = m->K1, nT = ms->n_target, H = m->cfg.shape.cross_dim;
     size_t trow = (size_t)nT * H;
@@ -404,7 +404,7 @@ void model_forward_backward(Model *m, ModelLoss *out, const ModelBatch *batch, c
     const uint8_t *valid_virt;
     build_virtual_text(m, batch, pool, B, &u_virt, &valid_virt);
     context_forward(m, u_virt, valid_virt, ms, B);
-    target_forward(m, a->s_full, batch->valid, ms, B);
+    target_forward(m, a->s_full, a->u, batch->valid, ms, B);
     losses_forward(m, out, ms, B);
 
     context_backward(m, u_virt, valid_virt, ms, B, on_ready, ready_ctx);
