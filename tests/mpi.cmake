@@ -33,7 +33,7 @@ add_test(NAME test_mpi_abort_mpi_error COMMAND ${TJ_EXPECT_FAILURE}
          "tijepa: rank 1 \\([^)]+\\): MPI error at .*mpi_abort_prog\\.c:[0-9]+ in MPI_Send.*invalid rank"
          ${TJ_ABORT_JOB} mpi-error)
 add_test(NAME test_mpi_abort_crash COMMAND ${TJ_EXPECT_FAILURE}
-         "process rank 1 .*(signal 11|Segmentation fault)" ${TJ_ABORT_JOB} crash)
+         "process rank 1 .*(signal 11|Segmentation fault)|Process name: \\[\\[[0-9]+,[0-9]+\\],1\\]" ${TJ_ABORT_JOB} crash)
 add_test(NAME test_mpi_abort_exit COMMAND ${TJ_EXPECT_FAILURE}
          "Process name: \\[\\[[0-9]+,[0-9]+\\],1\\]" ${TJ_ABORT_JOB} exit)
 add_test(NAME test_mpi_abort_layout COMMAND ${TJ_EXPECT_FAILURE}
@@ -45,3 +45,11 @@ endforeach()
 # Overlap: bucket allreduces start while the simulated backward still computes (orderings only).
 add_test(NAME test_mpi_overlap COMMAND ${TJ_MPI_RUN} -n 2 $<TARGET_FILE:mpi_overlap_demo>)
 set_tests_properties(test_mpi_overlap PROPERTIES PROCESSORS 2 TIMEOUT 60 LABELS "mpi")
+
+# Open MPI leaks by design (plugins, global state), which LeakSanitizer would report as failures
+# of every MPI test in a TIJEPA_SANITIZE build; address and UB checks stay on.
+set_property(TEST test_mpi_buckets_singleton test_mpi_comm_singleton test_mpi_buckets_np1
+             test_mpi_buckets_np2 test_mpi_buckets_np3 test_mpi_buckets_np4 test_mpi_comm_np2
+             test_mpi_comm_np3 test_mpi_comm_np4 test_mpi_abort_dist_abort test_mpi_abort_mpi_error
+             test_mpi_abort_crash test_mpi_abort_exit test_mpi_abort_layout test_mpi_overlap
+             APPEND PROPERTY ENVIRONMENT ASAN_OPTIONS=detect_leaks=0)

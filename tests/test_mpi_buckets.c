@@ -182,7 +182,8 @@ MPI_TEST(test_layout_random_tables) {
             assert_int_equal(st.offset[k] + st.count[k], t.offsets[hi] + t.sizes[hi]);
             // Above the size only as one tensor (with, perhaps, empty tensors beside it).
             int nonempty = 0;
-            for (int i = lo; i <= hi; i++) nonempty += t.sizes[i] > 0;
+            for (int i = lo; i <= hi; i++)
+                nonempty += t.sizes[i] > 0;
             if (nonempty > 1) assert_true(st.count[k] * sizeof(float) <= t.bucket_bytes);
             // Greedy: the next tensor down would not have fitted.
             if (k + 1 < st.n_buckets && st.count[k] > 0)
@@ -318,6 +319,25 @@ MPI_TEST(test_invalid_tables) {
     assert_null(buckets_new(mt_dist, grad, 100, 1000, huge_off, huge_sz, 1));
 }
 
+// No tensors: no buckets, and a step still works. Bucket size 0: the 25 MB default.
+MPI_TEST(test_edge_tables) {
+    GradBuckets *b = buckets_new(mt_dist, grad, 10, 1000, NULL, NULL, 0);
+    assert_non_null(b);
+    BucketStats st;
+    buckets_stats(b, &st);
+    assert_int_equal(st.n_buckets, 0);
+    assert_int_equal(buckets_progress(b), 0);
+    buckets_wait_all(b);
+    buckets_free(b);
+    size_t offsets[] = {0, 10, 20, 30, 80}, sizes[] = {10, 10, 10, 50, 10};
+    b = buckets_new(mt_dist, grad, 90, 0, offsets, sizes, 5);
+    assert_non_null(b);
+    buckets_stats(b, &st);
+    assert_int_equal(st.n_buckets, 1);
+    assert_int_equal(st.count[0], 90);
+    buckets_free(b);
+}
+
 int main(int argc, char **argv) {
     mt_dist = dist_init(&argc, &argv);
     const struct CMUnitTest tests[] = {
@@ -325,6 +345,7 @@ int main(int argc, char **argv) {
         MT_TEST(test_split_large_tensor),   MT_TEST(test_start_in_bucket_order),
         MT_TEST(test_average_exact_values), MT_TEST(test_average_random_values),
         MT_TEST(test_wait_without_marks),   MT_TEST(test_invalid_tables),
+        MT_TEST(test_edge_tables),
     };
     int rc = MT_RUN(tests);
     dist_finalize(mt_dist);

@@ -129,6 +129,11 @@ MPI_TEST(test_hash_sensitivity) {
             assert_true(dist_hash_floats(x, N) != h);
             bytes[byte] ^= (unsigned char)(1u << bit);
         }
+    for (size_t byte = sizeof x - 8; byte < sizeof x; byte++) { // the last word and the odd tail
+        bytes[byte] ^= 0x80;
+        assert_true(dist_hash_floats(x, N) != h);
+        bytes[byte] ^= 0x80;
+    }
     assert_true(dist_hash_floats(x, N) == h);
     assert_true(dist_hash_floats(x, N - 1) != h);
     // Swapping two values changes it too (positions count).
