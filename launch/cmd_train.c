@@ -389,8 +389,14 @@ int cmd_train(int argc, char **argv) {
             wait_sum = comm_sum = 0;
         }
         int stop = dist_any(t.d, stop_requested);
-        if ((rs->ckpt_every > 0 && done % rs->ckpt_every == 0) || done == rs->steps || stop)
+        int pause = rs->stop_after > 0 && done == rs->stop_after;
+        if ((rs->ckpt_every > 0 && done % rs->ckpt_every == 0) || done == rs->steps || stop || pause)
             save_checkpoint(&t, done);
+        if (pause && !stop && done < rs->steps) {
+            if (t.d->rank == 0)
+                printf("tijepa train: paused at step %ld (train.stop_after); resume with --resume auto\n", done);
+            break;
+        }
         if (stop && done < rs->steps) {
             if (t.d->rank == 0)
                 printf("tijepa train: stopped by a signal at step %ld after saving a checkpoint; "

@@ -35,6 +35,7 @@ typedef struct {
     // [train]
     int steps, global_batch, log_every, eval_every, ckpt_every, keep_last, threads;
     int check_every, max_bad_steps;
+    int stop_after; // end this invocation after this many steps, with a checkpoint (0: off)
     // [mpi]
     double bucket_mb;
     // [eval]

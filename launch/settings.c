@@ -155,6 +155,7 @@ int run_settings_resolve(RunSettings *rs, TjConfig *cfg, char *err, size_t errle
     rs->threads = get_int(&r, "train", "threads", 1);
     rs->check_every = get_int(&r, "train", "check_every", 100);
     rs->max_bad_steps = get_int(&r, "train", "max_bad_steps", 5);
+    rs->stop_after = get_int(&r, "train", "stop_after", 0);
     if (rs->steps < 1) fail(&r, "train.steps must be ≥ 1 (got %d)", rs->steps);
     if (rs->global_batch < 1) fail(&r, "train.global_batch must be ≥ 1 (got %d)", rs->global_batch);
     if (rs->log_every < 1) rs->log_every = 1;

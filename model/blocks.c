@@ -56,6 +56,14 @@ void block_scratch_take(BlockScratch *s, Arena *ar, size_t nd, size_t ntd, size_
     s->dlnt = arena_take(ar, ntd);
 }
 
+// The key bias adds q·b_k to every logit of a query row, which softmax ignores: its gradient is
+// exactly zero. Computed, it is rounding noise that Adam would turn into lr-sized steps (and
+// into differences between rank counts), so the exact value is stored instead. Each block's key
+// bias receives this single contribution per step, so overwriting the accumulator is safe.
+static void zero_key_bias_grad(float *dkey_bias, int D) {
+    if (dkey_bias) memset(dkey_bias, 0, (size_t)D * sizeof(float));
+}
+
 // The MLP half shared by both blocks: out = mid + fc2(gelu(fc1(LN2(mid)))).
 static void mlp_forward(float *out, float *ln2, float *ln2_mean, float *ln2_rstd, float *fc1,
                         float *gelu, const float *mid, const float *n2w, const float *n2b,
@@ -110,6 +118,7 @@ void self_block_backward(float *dx, const SelfBlockW *g, BlockScratch *s, const 
                        a->qkv + D, a->qkv + 2 * D, a->probs, B, n, n, D, heads, 3 * D, 3 * D);
     memset(s->dln, 0, (size_t)N * D * sizeof(float));
     linear_backward(s->dln, g->qkv_w, g->qkv_b, s->dqkv, a->ln1, w->qkv_w, N, D, 3 * D);
+    zero_key_bias_grad(g->qkv_b ? g->qkv_b + D : NULL, D);
     layernorm_backward(dx, g->norm1_w, g->norm1_b, s->dln, x_in, w->norm1_w, a->ln1_mean,
                        a->ln1_rstd, N, D);
 }
@@ -151,6 +160,7 @@ void cross_block_backward(float *dz, float *dt, const CrossBlockW *g, BlockScrat
                        a->lnz_rstd, N, H);
     memset(s->dlnt, 0, (size_t)Nt * H * sizeof(float));
     linear_backward(s->dlnt, g->kv_w, g->kv_b, dkv, a->lnt, w->kv_w, Nt, H, 2 * H);
+    zero_key_bias_grad(g->kv_b, H);
     layernorm_backward(dt, g->norm1_w, g->norm1_b, s->dlnt, t, w->norm1_w, a->lnt_mean,
                        a->lnt_rstd, Nt, H);
 }
