@@ -217,7 +217,11 @@ static int looks_like_shard(const char *path) {
     size_t n = fread(h, 1, sizeof(h), f);
     fclose(f);
     if (n >= 2 && h[0] == 0x1f && h[1] == 0x8b) return 1;
-    return n >= 262 && !memcmp(h + 257, "ustar", 5);
+    if (n >= 262 && !memcmp(h + 257, "ustar", 5)) return 1;
+    size_t zeros = 0; // an empty tar: nothing but end-of-archive blocks
+    while (zeros < n && h[zeros] == 0)
+        zeros++;
+    return n == sizeof(h) && zeros == n;
 }
 
 static int add_list_file(List *out, const char *path, char *err, size_t errlen) {

@@ -172,6 +172,7 @@ int64_t stream_counters_skipped(const StreamCounters *c) {
 // One warning line, at most warn_limit per kind. `everyone` marks problems every rank sees the
 // same way in sample mode: only rank 0 prints those.
 static void warn(Stream *s, int kind, int everyone, const char *fmt, ...) {
+    if (s->o.warn_limit <= 0) return;
     if (everyone && s->o.split == SPLIT_SAMPLE && s->o.rank != 0) return;
     if (s->warned[kind] > s->o.warn_limit) return;
     FILE *f = s->o.log ? s->o.log : stderr;
