@@ -450,7 +450,7 @@ int synth_write(const SynthOptions *o, char *err, size_t errlen);
 //   dir:  a directory of images (png/jpg/jpeg, sorted by name, not recursive) with same-named
 //         .txt captions (optional same-named .cls labels); key = file stem with '.' → '_';
 //   tsv:  a .tsv file, lines "path<TAB>caption[<TAB>label]", paths relative to the tsv's folder;
-//         key = line number (8 digits); the source path goes into .json;
+//         key = the line's number in the file (8 digits); the source path goes into .json;
 //   coco: a COCO captions_*.json with an image folder (images_dir, default: the json's folder);
 //         one sample per caption, in annotation order; key = "<image_id>_<annotation_id>";
 //   mvsa: an MVSA-Single or -Multiple folder (data/N.jpg, data/N.txt, labelResultAll.txt with
@@ -512,5 +512,7 @@ int data_stats_compute(DataStats *st, const char *spec, const Tokenizer *tok, si
 void data_stats_print(const DataStats *st, FILE *out);
 int data_stats_write_json(const DataStats *st, const char *path, char *err, size_t errlen);
 void data_stats_free(DataStats *st);
+// FNV-1a 64-bit hash (duplicate detection; pixel hashes of `tijepa data dump`).
+uint64_t data_fnv1a64(const void *data, size_t n);
 
 #endif // TIJEPA_IO_H
