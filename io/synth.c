@@ -233,25 +233,41 @@ void synth_draw(uint8_t *rgb, const SynthSample *s, int size, int antialias) {
     int bg = 100 + (int)(h % 40);
     const int ss = antialias ? 4 : 1;
     const float cell = size / 3.0f;
+    float cx[SYNTH_MAX_OBJECTS], cy[SYNTH_MAX_OBJECTS], radius[SYNTH_MAX_OBJECTS];
+    for (int i = 0; i < s->n_objects; i++) {
+        const SynthObject *ob = &s->objects[i];
+        radius[i] = cell * (ob->large ? 0.46f : 0.28f);
+        cx[i] = (ob->col + 0.5f) * cell, cy[i] = (ob->row + 0.5f) * cell;
+    }
     for (int y = 0; y < size; y++)
         for (int x = 0; x < size; x++) {
+            // Only objects whose bounding box meets this pixel can cover part of it.
+            int near[SYNTH_MAX_OBJECTS], n_near = 0;
+            for (int i = 0; i < s->n_objects; i++)
+                if (x + 1 >= cx[i] - radius[i] && x <= cx[i] + radius[i] &&
+                    y + 1 >= cy[i] - radius[i] && y <= cy[i] + radius[i])
+                    near[n_near++] = i;
+            uint8_t *px = rgb + ((size_t)y * size + x) * 3;
+            if (n_near == 0) {
+                px[0] = px[1] = px[2] = (uint8_t)bg;
+                continue;
+            }
             float acc[3] = {0, 0, 0};
             for (int sy = 0; sy < ss; sy++)
                 for (int sx = 0; sx < ss; sx++) {
                     float fx = x + (sx + 0.5f) / ss, fy = y + (sy + 0.5f) / ss;
                     int col = -1;
-                    for (int i = 0; i < s->n_objects; i++) {
-                        const SynthObject *ob = &s->objects[i];
-                        float radius = cell * (ob->large ? 0.46f : 0.28f);
-                        float cx = (ob->col + 0.5f) * cell, cy = (ob->row + 0.5f) * cell;
-                        if (inside(ob->shape, (fx - cx) / radius, (fy - cy) / radius))
-                            col = ob->colour;
+                    for (int k = 0; k < n_near; k++) {
+                        int i = near[k];
+                        if (inside(s->objects[i].shape, (fx - cx[i]) / radius[i],
+                                   (fy - cy[i]) / radius[i]))
+                            col = s->objects[i].colour;
                     }
                     for (int c = 0; c < 3; c++)
                         acc[c] += col < 0 ? bg : SYNTH_COLOUR_RGB[col][c];
                 }
             for (int c = 0; c < 3; c++)
-                rgb[((size_t)y * size + x) * 3 + c] = (uint8_t)(acc[c] / (ss * ss) + 0.5f);
+                px[c] = (uint8_t)(acc[c] / (ss * ss) + 0.5f);
         }
 }
 
