@@ -57,8 +57,9 @@ static int make_dirs(const char *dir, char *err, size_t err_len) {
     return 0;
 }
 
-// Chunk shape: whole trailing dimensions while they fit the target, then as many rows of the
-// next dimension as fit, 1 for the leading ones.
+// Chunk shape: whole trailing dimensions while they fit the target, then the next dimension cut
+// into equal parts of at most the target, 1 for the leading ones. Equal parts matter: HDF5
+// stores an edge chunk at full size, so a 4-row remainder would cost a whole chunk.
 static void chunk_shape(int ndim, const hsize_t *dims, size_t elem_size, hsize_t *chunk) {
     size_t bytes = elem_size;
     int d = ndim - 1;
@@ -67,8 +68,10 @@ static void chunk_shape(int ndim, const hsize_t *dims, size_t elem_size, hsize_t
         bytes *= dims[d];
     }
     if (d >= 0) {
-        hsize_t rows = CHUNK_TARGET_BYTES / bytes;
-        chunk[d] = rows ? rows : 1;
+        hsize_t fit = CHUNK_TARGET_BYTES / bytes;
+        if (fit == 0) fit = 1;
+        hsize_t parts = (dims[d] + fit - 1) / fit;
+        chunk[d] = (dims[d] + parts - 1) / parts;
         for (d--; d >= 0; d--)
             chunk[d] = 1;
     }
