@@ -157,7 +157,8 @@ void vocab_builder_stats(const VocabBuilder *vb, VocabBuilderStats *out);
 // Only adjacent members group; a repeated extension starts a new sample with the same key (as
 // webdataset does). Extensions used: png/jpg/jpeg (image), txt (caption), json (metadata, kept
 // as text), cls (integer label); other extensions are ignored and counted; members that are not
-// regular files, and members whose file name starts and ends with "__", are skipped.
+// regular files, names without an extension, and members whose file name or key starts and
+// ends with "__" (webdataset metadata) are skipped.
 
 // Why a sample cannot be used. The first group is found by cheap checks that every rank runs on
 // every sample (signatures, header sizes, UTF-8, labels) so that all ranks agree on the stream;
@@ -181,19 +182,19 @@ const char *sample_problem_name(SampleProblem p);
 // One sample as read from a shard. Pointers belong to the reader and stay valid until the next
 // tar_reader_next or tar_reader_close. Text members are also NUL-terminated (len excludes it).
 typedef struct {
-    const char *shard;            // path (or name) of the shard
-    const char *key;              // sample key
-    const uint8_t *image;         // first image member, NULL when none
+    const char *shard;    // path (or name) of the shard
+    const char *key;      // sample key
+    const uint8_t *image; // first image member, NULL when none
     size_t image_len;
-    const char *image_ext;        // "png", "jpg" or "jpeg" (lower-cased), NULL when no image
-    const char *caption;          // .txt bytes, NULL when none
+    const char *image_ext; // "png", "jpg" or "jpeg" (lower-cased), NULL when no image
+    const char *caption;   // .txt bytes, NULL when none
     size_t caption_len;
-    const char *json;             // .json text, NULL when none
+    const char *json; // .json text, NULL when none
     size_t json_len;
-    const char *cls;              // .cls text, NULL when none
+    const char *cls; // .cls text, NULL when none
     size_t cls_len;
-    int n_members;                // members grouped into this sample (ignored ones included)
-    int n_ignored;                // members with an unused extension (or a second image)
+    int n_members; // members grouped into this sample (ignored ones included)
+    int n_ignored; // members with an unused extension (or a second image)
 } TarSample;
 
 // Reads the sizes from a PNG (IHDR) or JPEG (SOFn) header without decoding pixels.
@@ -206,7 +207,10 @@ SampleProblem sample_check(const TarSample *s, size_t max_pixels, int *label, in
 // 1 when bytes[0..n) is valid UTF-8 with no NUL byte (overlongs, surrogates, > U+10FFFF refused).
 int utf8_valid(const char *bytes, size_t n);
 
-// Streaming reader of one shard: plain tar or gzip-compressed tar, detected from the bytes.
+// Streaming reader of one shard: plain tar or gzip-compressed tar, detected from the first
+// bytes. Gzip is inflated with zlib, which checks each member's CRC-32 and length, so corrupt
+// data is an error, never a quiet early end; a tar that ends without its end-of-archive blocks
+// (cut at a member boundary) counts as damaged as well.
 typedef struct TarReader TarReader;
 // NULL (message in err) when the file cannot be opened or is neither tar nor gzip.
 TarReader *tar_reader_open(const char *path, char *err, size_t errlen);
@@ -304,26 +308,30 @@ void shard_list_free(ShardList *list);
 // counted (SAMPLE_DECODE_FAILED, `substituted`) and warned; a group in which nothing decodes is
 // an error. A shard that turns out damaged mid-stream (truncated, corrupt gzip) is warned about
 // and the rest of it skipped; an epoch that yields no complete global batch is an error, never a
-// hang.
+// hang. In sample mode, problems every rank sees alike are printed by rank 0 only.
+//
+// Cost: a rank holds shuffle_buffer + G raw samples (+ prefetch + 1 decoded batches); in sample
+// mode each rank reads and gunzips every shard (cheap next to decoding, which it does for 1/world
+// of the samples); shard mode reads each shard on one rank only, plus the counting pass at open.
 typedef enum { SPLIT_SAMPLE = 0, SPLIT_SHARD = 1 } SplitMode;
 // "sample" / "shard" → mode; non-zero on anything else.
 int split_mode_parse(const char *text, SplitMode *out);
 
 typedef struct {
-    const char *spec;           // shard spec (see shard_spec_expand)
+    const char *spec; // shard spec (see shard_spec_expand)
     uint64_t seed;
     int image_size;             // S: output images are [3, S, S]
     int max_text_len;           // L: tokens per caption, [CLS] and [SEP] included
     const Tokenizer *tokenizer; // required; not owned
     SplitMode split;
     int rank, world;
-    int global_batch;           // G, divisible by world
-    int shuffle_buffer;         // raw samples held for shuffling; 0 or 1 = file order
-    int prefetch;               // batches decoded ahead by a thread; 0 = decode in stream_next
-    size_t max_pixels;          // images with more pixels are skipped (decompression bombs)
-    float mean[3], std[3];      // normalisation: (v/255 − mean[c]) / std[c]
-    int warn_limit;             // warning lines per problem kind; 0 = silent
-    FILE *log;                  // warnings; NULL = stderr
+    int global_batch;      // G, divisible by world
+    int shuffle_buffer;    // raw samples held for shuffling; 0 or 1 = file order
+    int prefetch;          // batches decoded ahead by a thread; 0 = decode in stream_next
+    size_t max_pixels;     // images with more pixels are skipped (decompression bombs)
+    float mean[3], std[3]; // normalisation: (v/255 − mean[c]) / std[c]
+    int warn_limit;        // warning lines per problem kind; 0 = silent
+    FILE *log;             // warnings; NULL = stderr
 } StreamOptions;
 // Defaults: seed 0, image_size 32, max_text_len 32, split sample, rank 0, world 1, global_batch
 // 16, shuffle_buffer 1000, prefetch 2, max_pixels 1<<26, ImageNet mean/std, warn_limit 10.
@@ -332,19 +340,19 @@ void stream_options_default(StreamOptions *o);
 // Counts kept by a stream, for logging. Reading counts (everything but the decode group) run
 // ahead of training by the prefetch depth; each batch carries the counts at its completion.
 typedef struct {
-    int64_t shards_opened;   // shard passes started (a shard counts once per epoch)
-    int64_t shards_damaged;  // truncated / corrupt: rest of the shard skipped
-    int64_t shards_empty;    // no sample at all
-    int64_t samples_read;    // samples grouped from members
-    int64_t samples_usable;  // passed the cheap checks
+    int64_t shards_opened;                 // shard passes started (a shard counts once per epoch)
+    int64_t shards_damaged;                // truncated / corrupt: rest of the shard skipped
+    int64_t shards_empty;                  // no sample at all
+    int64_t samples_read;                  // samples grouped from members
+    int64_t samples_usable;                // passed the cheap checks
     int64_t skipped[SAMPLE_PROBLEM_COUNT]; // by cause ([SAMPLE_OK] unused)
-    int64_t members_ignored; // unused extensions, second images
-    int64_t members_skipped; // "__*__", no extension, not regular files
-    int64_t samples_decoded; // decoded by this rank
-    int64_t substituted;     // positions filled by a substitute after a decode failure
-    int64_t tokens;          // valid tokens produced by this rank ([CLS]/[SEP] included)
-    int64_t unk_tokens;      // of which [UNK]
-    int64_t batches;         // batches delivered
+    int64_t members_ignored;               // unused extensions, second images
+    int64_t members_skipped;               // "__*__", no extension, not regular files
+    int64_t samples_decoded;               // decoded by this rank
+    int64_t substituted; // positions filled by a substitute after a decode failure
+    int64_t tokens;      // valid tokens produced by this rank ([CLS]/[SEP] included)
+    int64_t unk_tokens;  // of which [UNK]
+    int64_t batches;     // batches delivered
 } StreamCounters;
 // Total of skipped[] (the samples the stream left out).
 int64_t stream_counters_skipped(const StreamCounters *c);
@@ -371,18 +379,18 @@ int stream_cursor_unpack(StreamCursor *c, const int64_t in[STREAM_CURSOR_WORDS],
 // A batch as handed to the trainer: preallocated by the stream and reused (no per-step
 // allocation); valid until the next stream_next or stream_close.
 typedef struct {
-    int n;                  // b = global_batch / world
-    int image_size;         // S
-    int max_text_len;       // L
-    float *images;          // [n, 3, S, S], normalised
-    int32_t *tokens;        // [n, L]
-    uint8_t *valid;         // [n, L], 1 for real tokens, 0 for [PAD]
-    int32_t *labels;        // [n], −1 when the sample has no .cls
-    int64_t *global_index;  // [n], position in the global batch: rank·n + j
-    const char **keys;      // [n], sample keys
-    int64_t epoch;          // epoch of the batch
-    int64_t batch_in_epoch; // index of the (global) batch within its epoch
-    int64_t step;           // index of the (global) batch since the start (0-based)
+    int n;                   // b = global_batch / world
+    int image_size;          // S
+    int max_text_len;        // L
+    float *images;           // [n, 3, S, S], normalised
+    int32_t *tokens;         // [n, L]
+    uint8_t *valid;          // [n, L], 1 for real tokens, 0 for [PAD]
+    int32_t *labels;         // [n], −1 when the sample has no .cls
+    int64_t *global_index;   // [n], position in the global batch: rank·n + j
+    const char **keys;       // [n], sample keys
+    int64_t epoch;           // epoch of the batch
+    int64_t batch_in_epoch;  // index of the (global) batch within its epoch
+    int64_t step;            // index of the (global) batch since the start (0-based)
     StreamCounters counters; // at the completion of this batch
 } Batch;
 
@@ -418,9 +426,9 @@ typedef struct {
 typedef struct {
     int n_objects;
     SynthObject objects[SYNTH_MAX_OBJECTS];
-    int label;         // colour of the largest object
+    int label; // colour of the largest object
     char caption[256];
-    char key[32];      // "train-0000123" / "val-0000123"
+    char key[32]; // "train-0000123" / "val-0000123"
 } SynthSample;
 // split: 0 train, 1 val.
 void synth_sample(SynthSample *out, uint64_t seed, int split, int64_t index);
@@ -436,8 +444,8 @@ typedef struct {
     int image_size;
     uint64_t seed;
     int antialias;
-    int vocab_size;  // entries of DIR/vocab.txt
-    FILE *log;       // progress; NULL = quiet
+    int vocab_size; // entries of DIR/vocab.txt
+    FILE *log;      // progress; NULL = quiet
 } SynthOptions;
 // Defaults: 10000 train, 1000 val, 1000 per shard, 32 px, seed 0, antialias on, vocab 1000.
 void synth_options_default(SynthOptions *o);
@@ -466,9 +474,9 @@ typedef struct {
     const char *out_pattern; // see shard_writer_open
     const char *images_dir;  // coco only
     int64_t per_shard;
-    ImportKind kind;         // AUTO: MVSA folder (has labelResultAll.txt), dir, .tsv, .json
+    ImportKind kind; // AUTO: MVSA folder (has labelResultAll.txt), dir, .tsv, .json
     size_t max_pixels;
-    FILE *log;               // warnings; NULL = stderr
+    FILE *log; // warnings; NULL = stderr
 } ImportOptions;
 typedef struct {
     int64_t written, skipped, shards;
@@ -491,19 +499,19 @@ typedef struct {
     int64_t samples_read, samples_usable;
     int64_t problems[SAMPLE_PROBLEM_COUNT]; // by cause, decode failures included
     int64_t members_ignored;
-    int tokenized;                          // 1 when a vocabulary was given (lengths in tokens)
-    int64_t len_hist[DATA_STATS_LEN_BINS];  // caption lengths: tokens (no [CLS]/[SEP]) or words
+    int tokenized;                         // 1 when a vocabulary was given (lengths in tokens)
+    int64_t len_hist[DATA_STATS_LEN_BINS]; // caption lengths: tokens (no [CLS]/[SEP]) or words
     int64_t len_min, len_max;
     double len_mean;
     int64_t tokens, unk_tokens;
-    int64_t n_labels;                       // distinct labels
-    int64_t *label_values, *label_counts;   // [n_labels], sorted by value
+    int64_t n_labels;                     // distinct labels
+    int64_t *label_values, *label_counts; // [n_labels], sorted by value
     int64_t unlabelled;
-    int64_t duplicate_captions;             // samples whose caption appeared before
+    int64_t duplicate_captions; // samples whose caption appeared before
     int64_t distinct_captions;
-    int64_t duplicate_images;               // samples whose decoded pixels appeared before
+    int64_t duplicate_images; // samples whose decoded pixels appeared before
     int64_t width_min, width_max, height_min, height_max;
-    char top_caption[5][128];               // most repeated captions and their counts
+    char top_caption[5][128]; // most repeated captions and their counts
     int64_t top_caption_count[5];
 } DataStats;
 // One pass over every sample of the spec (full decode). tok may be NULL.

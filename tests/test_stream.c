@@ -549,6 +549,12 @@ static void test_open_errors(void **state) {
     assert_null(stream_open(&o, &c, err, sizeof(err)));
     assert_non_null(strstr(err, "seed"));
     stream_close(NULL);
+    SplitMode m;
+    assert_int_equal(split_mode_parse("shard", &m), 0);
+    assert_int_equal(m, SPLIT_SHARD);
+    assert_int_equal(split_mode_parse("sample", &m), 0);
+    assert_int_equal(m, SPLIT_SAMPLE);
+    assert_int_not_equal(split_mode_parse("rank", &m), 0);
 }
 
 int main(void) {
