@@ -11,3 +11,8 @@ foreach(check wds_tarwriter_to_tijepa wds_read_tijepa)
                    ${CMAKE_CURRENT_BINARY_DIR}/${check})
   set_tests_properties(${check} PROPERTIES TIMEOUT 120 LABELS "io;python")
 endforeach()
+# The data commands through the binary: reports, JSON, exit codes (system python, no packages).
+add_test(NAME cli_data_commands
+         COMMAND ${TIJEPA_SYSTEM_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/reference/cli_data_commands.py
+                 ${TIJEPA_BIN} ${CMAKE_CURRENT_BINARY_DIR}/cli_data_commands)
+set_tests_properties(cli_data_commands PROPERTIES TIMEOUT 120 LABELS "io")
