@@ -6,8 +6,9 @@ target_link_libraries(tj_dump_case PRIVATE tj_model ${HDF5_C_LIBRARIES})
 
 function(tj_reference_case name)
   set(case ${CMAKE_CURRENT_BINARY_DIR}/reference_${name}.h5)
+  string(JOIN " " options ${ARGN})
   add_test(NAME reference_${name}
-           COMMAND bash -c "$<TARGET_FILE:tj_dump_case> ${case} ${ARGN} && ${TIJEPA_SYSTEM_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/reference/check_model.py ${case}")
+           COMMAND bash -c "$<TARGET_FILE:tj_dump_case> ${case} ${options} && ${TIJEPA_SYSTEM_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/reference/check_model.py ${case}")
   set_tests_properties(reference_${name} PROPERTIES TIMEOUT 300 LABELS "reference")
 endfunction()
 
