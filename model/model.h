@@ -308,4 +308,74 @@ StepFlops model_step_flops(const Model *m, int n, int n_context, int n_target);
 // Threads for OpenBLAS and OpenMP (0: leave as is).
 void model_set_threads(int threads);
 
+// ---------------------------------------------------------------------------------------------
+// 8. Evaluation metrics (pure computation)
+// ---------------------------------------------------------------------------------------------
+
+// Retrieval from a square energy matrix energy [N, N], energy[i·N + j] = E(image i, caption j),
+// the matching pairs on the diagonal; LOWER energy = better match.
+//   text→image (t2i): the query is caption j, the candidates are the images (column j);
+//   image→text (i2t): the query is image i, the candidates are the captions (row i).
+// Rank of the correct candidate = 1 + the number of OTHER candidates whose energy is ≤ its own:
+// ties are broken pessimistically (a tie counts against the correct item, so a constant matrix
+// gives every query rank N, never 1), and a NaN in a comparison also counts against it.
+// ranks_t2i[j], ranks_i2t[i] ∈ [1, N] (either may be NULL).
+void retrieval_ranks(int *ranks_t2i, int *ranks_i2t, const float *energy, int n);
+
+// Recall@K = share of queries whose rank ≤ K; median rank as numpy.median (the mean of the two
+// middle ranks when N is even); mean rank; ranks must lie in [1, N]. Chance levels for N candidates: R@K = min(K, N) / N,
+// median rank (N + 1) / 2.
+typedef struct {
+    double r1, r5, r10;
+    double median_rank, mean_rank;
+} RetrievalScores;
+void retrieval_scores_from_ranks(RetrievalScores *out, const int *ranks, int n);
+// Both directions at once from the energy matrix (n ≥ 1).
+void retrieval_scores(RetrievalScores *t2i, RetrievalScores *i2t, const float *energy, int n);
+double retrieval_chance_recall(int k, int n);
+
+// Classification metrics for labels in [0, classes).
+// Accuracy: share of samples with pred == truth (0 when n < 1).
+double metric_accuracy(const int *truth, const int *pred, int n);
+// F1 as scikit-learn's f1_score with zero_division = 0: per class
+// F1_c = 2·TP_c / (2·TP_c + FP_c + FN_c), 0 when the class appears in neither truth nor pred;
+// weighted F1 = Σ_c support_c · F1_c / n, support_c = occurrences of c in truth
+// (average="weighted"); macro F1 (average="macro" over all `classes`) into *macro_f1.
+// per_class_f1 [classes], support [classes] and macro_f1 may be NULL. Returns the weighted F1,
+// or −1 when n < 1, classes < 1 or a label lies outside [0, classes).
+double metric_f1(double *per_class_f1, int64_t *support, double *macro_f1, const int *truth,
+                 const int *pred, int n, int classes);
+
+// Linear probe (the authors' MVSA protocol): one Linear(dim, classes) on frozen features,
+// softmax cross-entropy (mean over the batch), Adam (no weight decay), learning rate lr·decayᵉ in
+// epoch e (StepLR, step 1), shuffled mini-batches (the last one may be smaller), PyTorch's
+// default Linear initialisation U(±1/√dim) for weight and bias. With `balance`, before training
+// every class is up-sampled to the majority count by drawing extra copies of its samples
+// uniformly at random (with replacement), once. Every random choice comes from Rngs keyed by
+// (seed, RNG_STREAM_EVAL, purpose, epoch), so the same inputs give the same probe bit for bit.
+typedef struct {
+    int epochs;              // 50
+    int batch;               // 128
+    float lr, lr_decay;      // 1e-3, ×0.9 per epoch
+    float beta1, beta2, eps; // 0.9, 0.999, 1e-8
+    int balance;             // 1: class-balanced up-sampling of the training set
+    uint64_t seed;           // 0
+} ProbeConfig;
+void probe_config_default(ProbeConfig *pc);
+
+typedef struct {
+    int dim, classes;
+    float *weight;     // [classes, dim]
+    float *bias;       // [classes]
+    int train_size;    // samples per epoch (after up-sampling)
+    double final_loss; // mean training loss of the last epoch
+} LinearProbe;
+// Trains on x [n, dim] with labels y [n] in [0, classes). Non-zero (message in err) on bad
+// arguments, labels out of range or non-finite features. Free with probe_free.
+int probe_train(LinearProbe *p, const float *x, const int *y, int n, int dim, int classes,
+                const ProbeConfig *pc, char *err, size_t errlen);
+// pred[i] = argmax_c (W·x_i + b)_c (the lowest class on ties), x [n, dim].
+void probe_predict(int *pred, const LinearProbe *p, const float *x, int n);
+void probe_free(LinearProbe *p);
+
 #endif // TIJEPA_MODEL_H
