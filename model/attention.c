@@ -1,0 +1,178 @@
+// Multi-head scaled dot-product attention with a key-padding mask, on OpenBLAS.
+// Each (batch, head) pair is a handful of sgemms that read its slice of q, k and v in place
+// through the row strides (so fused qkv / kv projections need no copies), plus a row-wise masked
+// softmax. The (batch, head) pairs are independent: with enough of them, they are spread over
+// OpenMP threads while OpenBLAS is held to one thread (no oversubscription); otherwise they run
+// in order and OpenBLAS threads each sgemm. Every output element is written by exactly one
+// (batch, head), so the result does not depend on the thread count.
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+
+#include "model.h"
+
+#define SOFTMAX_PARALLEL_MIN 16384L
+
+typedef struct {
+    float *out, *probs;             // forward outputs
+    float *dq, *dk, *dv, *scratch;  // backward outputs and workspace
+    const float *q, *k, *v, *dout, *probs_in;
+    const uint8_t *key_valid;
+    int B, Nq, Nk, D, heads, head_dim, q_stride, kv_stride;
+    float scale;
+} attention_args;
+
+// Work on one (batch b, head h); parallel_rows allows OpenMP over query rows inside.
+typedef void (*head_fn)(const attention_args *a, int b, int h, int parallel_rows);
+
+static size_t q_offset(const attention_args *a, int b, int h) {
+    return (size_t)b * a->Nq * a->q_stride + (size_t)h * a->head_dim;
+}
+static size_t kv_offset(const attention_args *a, int b, int h) {
+    return (size_t)b * a->Nk * a->kv_stride + (size_t)h * a->head_dim;
+}
+static size_t out_offset(const attention_args *a, int b, int h) {
+    return (size_t)b * a->Nq * a->D + (size_t)h * a->head_dim;
+}
+static size_t probs_offset(const attention_args *a, int b, int h) {
+    return ((size_t)b * a->heads + h) * a->Nq * a->Nk;
+}
+
+// Runs fn over every (b, h). OpenBLAS is pinned to one thread inside the OpenMP team and its
+// previous thread count restored afterwards.
+static void for_each_head(head_fn fn, const attention_args *a) {
+    int items = a->B * a->heads;
+    int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+    if (threads > 1 && items >= threads) {
+        int blas_threads = openblas_get_num_threads();
+        if (blas_threads != 1) openblas_set_num_threads(1);
+#pragma omp parallel for schedule(static)
+        for (int it = 0; it < items; it++) fn(a, it / a->heads, it % a->heads, 0);
+        if (blas_threads != 1) openblas_set_num_threads(blas_threads);
+    } else {
+        for (int it = 0; it < items; it++) fn(a, it / a->heads, it % a->heads, threads > 1);
+    }
+}
+
+// One row of logits → probabilities over the valid keys (valid may be NULL = all valid).
+// Masked keys get probability 0; a row with no valid key becomes all zeros.
+static void masked_softmax_row(float *p, const uint8_t *valid, int Nk) {
+    float max = -INFINITY;
+    int any = 0;
+    for (int j = 0; j < Nk; j++) {
+        if (valid && !valid[j]) continue;
+        if (!any || p[j] > max) max = p[j];
+        any = 1;
+    }
+    float sum = 0.0f;
+    for (int j = 0; j < Nk; j++) {
+        float e = (any && (!valid || valid[j])) ? expf(p[j] - max) : 0.0f;
+        p[j] = e;
+        sum += e;
+    }
+    if (!any) return;
+    float inv = 1.0f / sum;
+    for (int j = 0; j < Nk; j++) p[j] *= inv;
+}
+
+static void masked_softmax_rows(float *p, const uint8_t *valid, int Nq, int Nk, int parallel) {
+#pragma omp parallel for schedule(static) if (parallel && (long)Nq * Nk > SOFTMAX_PARALLEL_MIN)
+    for (int i = 0; i < Nq; i++) masked_softmax_row(p + (size_t)i * Nk, valid, Nk);
+}
+
+// P = softmax(scale·Q·Kᵀ) [Nq,Nk]; O = P·V written into out's head slice.
+static void forward_head(const attention_args *a, int b, int h, int parallel_rows) {
+    const float *q = a->q + q_offset(a, b, h);
+    const float *k = a->k + kv_offset(a, b, h);
+    const float *v = a->v + kv_offset(a, b, h);
+    float *p = a->probs + probs_offset(a, b, h);
+    const uint8_t *valid = a->key_valid ? a->key_valid + (size_t)b * a->Nk : NULL;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, a->Nq, a->Nk, a->head_dim, a->scale, q,
+                a->q_stride, k, a->kv_stride, 0.0f, p, a->Nk);
+    masked_softmax_rows(p, valid, a->Nq, a->Nk, parallel_rows);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, a->Nq, a->head_dim, a->Nk, 1.0f, p,
+                a->Nk, v, a->kv_stride, 0.0f, a->out + out_offset(a, b, h), a->D);
+}
+
+static attention_args make_args(const float *q, const float *k, const float *v, int B, int Nq,
+                                int Nk, int D, int heads, int q_stride, int kv_stride) {
+    attention_args a = {0};
+    a.q = q;
+    a.k = k;
+    a.v = v;
+    a.B = B;
+    a.Nq = Nq;
+    a.Nk = Nk;
+    a.D = D;
+    a.heads = heads;
+    a.head_dim = D / heads;
+    a.q_stride = q_stride;
+    a.kv_stride = kv_stride;
+    a.scale = 1.0f / sqrtf((float)a.head_dim);
+    return a;
+}
+
+// out [B,Nq,D], probs [B,heads,Nq,Nk]; q/k/v rows at the given strides; key_valid [B,Nk] or NULL.
+void attention_forward(float *out, float *probs, const float *q, const float *k, const float *v,
+                       const uint8_t *key_valid, int B, int Nq, int Nk, int D, int heads,
+                       int q_stride, int kv_stride) {
+    if (B <= 0 || Nq <= 0 || heads <= 0) return;
+    if (Nk <= 0) { // no keys at all: every query is fully masked
+        for (size_t i = 0; i < (size_t)B * Nq * D; i++) out[i] = 0.0f;
+        return;
+    }
+    attention_args a = make_args(q, k, v, B, Nq, Nk, D, heads, q_stride, kv_stride);
+    a.out = out;
+    a.probs = probs;
+    a.key_valid = key_valid;
+    for_each_head(forward_head, &a);
+}
+
+// dS = P∘(dP − rowsum(dP∘P)) in place over dP, row by row.
+static void softmax_backward_rows(float *ds, const float *p, int Nq, int Nk, int parallel) {
+#pragma omp parallel for schedule(static) if (parallel && (long)Nq * Nk > SOFTMAX_PARALLEL_MIN)
+    for (int i = 0; i < Nq; i++) {
+        float *row = ds + (size_t)i * Nk;
+        const float *prow = p + (size_t)i * Nk;
+        float dot = 0.0f;
+        for (int j = 0; j < Nk; j++) dot += row[j] * prow[j];
+        for (int j = 0; j < Nk; j++) row[j] = prow[j] * (row[j] - dot);
+    }
+}
+
+// dV += Pᵀ·dO; dP = dO·Vᵀ; dS = softmax backward; dQ += scale·dS·K; dK += scale·dSᵀ·Q.
+static void backward_head(const attention_args *a, int b, int h, int parallel_rows) {
+    size_t qo = q_offset(a, b, h), kvo = kv_offset(a, b, h);
+    const float *dout = a->dout + out_offset(a, b, h);
+    const float *p = a->probs_in + probs_offset(a, b, h);
+    int Nq = a->Nq, Nk = a->Nk, hd = a->head_dim;
+    if (a->dv)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Nk, hd, Nq, 1.0f, p, Nk, dout, a->D,
+                    1.0f, a->dv + kvo, a->kv_stride);
+    if (!a->dq && !a->dk) return;
+    float *ds = a->scratch + probs_offset(a, b, h);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Nq, Nk, hd, 1.0f, dout, a->D, a->v + kvo,
+                a->kv_stride, 0.0f, ds, Nk);
+    softmax_backward_rows(ds, p, Nq, Nk, parallel_rows);
+    if (a->dq)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Nq, hd, Nk, a->scale, ds, Nk,
+                    a->k + kvo, a->kv_stride, 1.0f, a->dq + qo, a->q_stride);
+    if (a->dk)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Nk, hd, Nq, a->scale, ds, Nk,
+                    a->q + qo, a->q_stride, 1.0f, a->dk + kvo, a->kv_stride);
+}
+
+// dq/dk/dv accumulate at the strides of q/k/v (NULL = skipped); scratch [B,heads,Nq,Nk].
+void attention_backward(float *dq, float *dk, float *dv, float *scratch, const float *dout,
+                        const float *q, const float *k, const float *v, const float *probs,
+                        int B, int Nq, int Nk, int D, int heads, int q_stride, int kv_stride) {
+    if (B <= 0 || Nq <= 0 || Nk <= 0 || heads <= 0) return;
+    attention_args a = make_args(q, k, v, B, Nq, Nk, D, heads, q_stride, kv_stride);
+    a.dq = dq;
+    a.dk = dk;
+    a.dv = dv;
+    a.scratch = scratch;
+    a.dout = dout;
+    a.probs_in = probs;
+    for_each_head(backward_head, &a);
+}
