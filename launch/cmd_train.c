@@ -13,6 +13,7 @@
 
 #include "checkpoint.h"
 #include "dist.h"
+#include "evaluate.h"
 #include "launch.h"
 
 static volatile sig_atomic_t stop_requested = 0;
@@ -392,6 +393,15 @@ int cmd_train(int argc, char **argv) {
         int pause = rs->stop_after > 0 && done == rs->stop_after;
         if ((rs->ckpt_every > 0 && done % rs->ckpt_every == 0) || done == rs->steps || stop || pause)
             save_checkpoint(&t, done);
+        // evaluation by rank 0 every train.eval_every steps and at the end (0: never)
+        if (rs->eval_every > 0 && (done % rs->eval_every == 0 || done == rs->steps)) {
+            int failed = 0;
+            if (t.d->rank == 0 && train_evaluate(t.m, t.tok, rs, done, err, sizeof(err))) {
+                fprintf(stderr, "tijepa: evaluation at step %ld failed: %s\n", done, err);
+                failed = 1;
+            }
+            if (dist_any(t.d, failed)) dist_abort(t.d, "stopping: evaluation failed");
+        }
         if (pause && !stop && done < rs->steps) {
             if (t.d->rank == 0)
                 printf("tijepa train: paused at step %ld (train.stop_after); resume with --resume auto\n", done);

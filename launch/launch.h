@@ -64,6 +64,5 @@ int cmd_ckpt(int argc, char **argv);
 int cmd_score(int argc, char **argv);
 int cmd_search(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
-int cmd_encode(int argc, char **argv);
 
 #endif // TIJEPA_LAUNCH_H

@@ -12,7 +12,15 @@ typedef struct {
 
 static const Command commands[] = {
     {"train", cmd_train, "pre-train on shards (alone or under mpirun / srun)"},
+    {"eval", cmd_eval, "evaluate a checkpoint: retrieval by energy, linear probe"},
+    {"score", cmd_score, "the energy of one image-text pair"},
+    {"search", cmd_search, "the images of a shard set that best fit a text"},
+    {"explain", cmd_explain, "a heat map of where a text attends in an image"},
+    {"synth", cmd_synth, "write the embedded synthetic dataset"},
+    {"shard", cmd_shard, "build shards from a folder, captions.tsv, COCO or MVSA"},
     {"vocab", cmd_vocab, "build a WordPiece vocab.txt from captions"},
+    {"data", cmd_data, "dataset statistics (data stats --data SPEC)"},
+    {"ckpt", cmd_ckpt, "inspect or export a checkpoint"},
 };
 
 static void usage(FILE *to) {
