@@ -81,7 +81,8 @@ static Tokenizer *load_tokenizer(Trainer *t) {
         shard_list_free(&list);
     }
     Tokenizer *tok = tokenizer_load(path, err, sizeof(err));
-    if (!tok) dist_abort(t->d, "data.vocab: %s (set data.vocab or build one with tijepa vocab)", err);
+    if (!tok)
+        dist_abort(t->d, "data.vocab: %s (set data.vocab or build one with tijepa vocab)", err);
     if (tokenizer_vocab_size(tok) > t->rs.model.shape.vocab)
         dist_abort(t->d, "%s has %d tokens but model.vocab is %d: raise model.vocab", path,
                    tokenizer_vocab_size(tok), t->rs.model.shape.vocab);
@@ -97,7 +98,8 @@ static void save_checkpoint(Trainer *t, long step) {
     stream_cursor_pack(words, &cur);
     int64_t *all = NULL;
     if (t->d->rank == 0) all = calloc((size_t)t->d->world * STREAM_CURSOR_WORDS, sizeof(int64_t));
-    dist_gather_bytes(t->d, all, (size_t)t->d->world * sizeof(words), NULL, words, sizeof(words), 0);
+    dist_gather_bytes(t->d, all, (size_t)t->d->world * sizeof(words), NULL, words, sizeof(words),
+                      0);
     int failed = 0;
     if (t->d->rank == 0) {
         CkptContent c;
@@ -112,7 +114,8 @@ static void save_checkpoint(Trainer *t, long step) {
             ckpt_set_int(&c, "world_size", t->d->world, err, sizeof(err)) ||
             ckpt_set_int(&c, "split", t->rs.split, err, sizeof(err)) ||
             ckpt_set_int(&c, "bad_steps", t->bad_total, err, sizeof(err)) ||
-            ckpt_add_blob(&c, "data_cursor", t->d->world, STREAM_CURSOR_WORDS, all, err, sizeof(err)) ||
+            ckpt_add_blob(&c, "data_cursor", t->d->world, STREAM_CURSOR_WORDS, all, err,
+                          sizeof(err)) ||
             ckpt_add_blob(&c, "rng", 1, 2, rng_state, err, sizeof(err)) ||
             ckpt_save(dir, step, &c, t->rs.keep_last, err, sizeof(err))) {
             fprintf(stderr, "tijepa: checkpoint at step %ld failed: %s\n", step, err);
@@ -142,7 +145,8 @@ static void resume_from(Trainer *t, const char *spec, StreamCursor *cursor, int 
     }
     CkptContent c;
     ckpt_content_init(&c);
-    if (model_ckpt_content(&c, t->m, 1, err, sizeof(err)) || ckpt_load(path, &c, 0, err, sizeof(err)))
+    if (model_ckpt_content(&c, t->m, 1, err, sizeof(err)) ||
+        ckpt_load(path, &c, 0, err, sizeof(err)))
         dist_abort(t->d, "resume from %s: %s", path, err);
     int64_t step = 0, split = -1, world = 0;
     ckpt_get_int(&c, "step", &step);
@@ -150,10 +154,12 @@ static void resume_from(Trainer *t, const char *spec, StreamCursor *cursor, int 
     ckpt_get_int(&c, "world_size", &world);
     if (split != t->rs.split)
         dist_abort(t->d, "resume from %s: written with data.split=%s, now %s", path,
-                   split == SPLIT_SHARD ? "shard" : "sample", t->rs.split == SPLIT_SHARD ? "shard" : "sample");
+                   split == SPLIT_SHARD ? "shard" : "sample",
+                   t->rs.split == SPLIT_SHARD ? "shard" : "sample");
     if (t->rs.split == SPLIT_SHARD && world != t->d->world)
-        dist_abort(t->d, "resume from %s: written by %ld ranks, now %d; data.split=shard cannot "
-                         "change the number of ranks (use data.split=sample for elastic resume)",
+        dist_abort(t->d,
+                   "resume from %s: written by %ld ranks, now %d; data.split=shard cannot "
+                   "change the number of ranks (use data.split=sample for elastic resume)",
                    path, (long)world, t->d->world);
     const CkptBlob *cb = ckpt_get_blob(&c, "data_cursor");
     if (!cb || cb->cols != STREAM_CURSOR_WORDS)
@@ -170,15 +176,17 @@ static void resume_from(Trainer *t, const char *spec, StreamCursor *cursor, int 
 }
 
 static void write_metrics(Trainer *t, long step, const double *v, double lr, double wd, double ema,
-                          double gnorm, double sps, double comm_ms, double wait_ms, double elapsed) {
+                          double gnorm, double sps, double comm_ms, double wait_ms,
+                          double elapsed) {
     if (!t->metrics) return;
-    fprintf(t->metrics,
-            "{\"step\": %ld, \"loss\": %.7g, \"jepa\": %.7g, \"nce\": %.7g, \"energy_pos\": %.7g, "
-            "\"energy_neg\": %.7g, \"energy_gap\": %.7g, \"pred_std\": %.7g, \"lr\": %.7g, "
-            "\"wd\": %.7g, \"ema\": %.7g, \"grad_norm\": %.7g, \"samples_per_s\": %.2f, "
-            "\"comm_exposed_ms\": %.3f, \"data_wait_ms\": %.3f, \"bad_steps\": %ld, \"time\": %.3f}\n",
-            step, v[0], v[1], v[2], v[3], v[4], v[4] - v[3], v[5], lr, wd, ema, gnorm, sps,
-            comm_ms, wait_ms, t->bad_total, elapsed);
+    fprintf(
+        t->metrics,
+        "{\"step\": %ld, \"loss\": %.7g, \"jepa\": %.7g, \"nce\": %.7g, \"energy_pos\": %.7g, "
+        "\"energy_neg\": %.7g, \"energy_gap\": %.7g, \"pred_std\": %.7g, \"lr\": %.7g, "
+        "\"wd\": %.7g, \"ema\": %.7g, \"grad_norm\": %.7g, \"samples_per_s\": %.2f, "
+        "\"comm_exposed_ms\": %.3f, \"data_wait_ms\": %.3f, \"bad_steps\": %ld, \"time\": %.3f}\n",
+        step, v[0], v[1], v[2], v[3], v[4], v[4] - v[3], v[5], lr, wd, ema, gnorm, sps, comm_ms,
+        wait_ms, t->bad_total, elapsed);
     fflush(t->metrics);
 }
 
@@ -188,9 +196,12 @@ static void setup(Trainer *t, int argc, char **argv, const char **resume) {
     const char **sets = calloc((size_t)argc, sizeof(char *));
     int n_sets = 0;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--config") && i + 1 < argc) config_path = argv[++i];
-        else if (!strcmp(argv[i], "--set") && i + 1 < argc) sets[n_sets++] = argv[++i];
-        else if (!strcmp(argv[i], "--resume") && i + 1 < argc) *resume = argv[++i];
+        if (!strcmp(argv[i], "--config") && i + 1 < argc)
+            config_path = argv[++i];
+        else if (!strcmp(argv[i], "--set") && i + 1 < argc)
+            sets[n_sets++] = argv[++i];
+        else if (!strcmp(argv[i], "--resume") && i + 1 < argc)
+            *resume = argv[++i];
         else {
             if (t->d->rank == 0) {
                 fprintf(stderr, "tijepa train: unknown argument '%s'\n", argv[i]);
@@ -235,7 +246,8 @@ static void setup(Trainer *t, int argc, char **argv, const char **resume) {
     int n_tensors;
     const TensorInfo *ti = model_tensors(t->m, &n_tensors);
     int n_train = n_tensors - t->first_trainable;
-    size_t *offs = calloc((size_t)n_train, sizeof(size_t)), *sizes = calloc((size_t)n_train, sizeof(size_t));
+    size_t *offs = calloc((size_t)n_train, sizeof(size_t)),
+           *sizes = calloc((size_t)n_train, sizeof(size_t));
     for (int i = 0; i < n_train; i++) {
         offs[i] = ti[t->first_trainable + i].offset - model_trainable_offset(t->m);
         sizes[i] = ti[t->first_trainable + i].numel;
@@ -294,11 +306,13 @@ int cmd_train(int argc, char **argv) {
 
     if (t.d->rank == 0) {
         char path[1300];
-        if (mkdirs(rs->dir)) dist_abort(t.d, "cannot create run directory %s: %s", rs->dir, strerror(errno));
+        if (mkdirs(rs->dir))
+            dist_abort(t.d, "cannot create run directory %s: %s", rs->dir, strerror(errno));
         snprintf(path, sizeof(path), "%s/config.ini", rs->dir);
         char *ini = config_to_ini(t.cfg);
         FILE *f = fopen(path, "w");
-        if (!f || fputs(ini, f) < 0 || fclose(f)) dist_abort(t.d, "cannot write %s: %s", path, strerror(errno));
+        if (!f || fputs(ini, f) < 0 || fclose(f))
+            dist_abort(t.d, "cannot write %s: %s", path, strerror(errno));
         free(ini);
         snprintf(path, sizeof(path), "%s/metrics.jsonl", rs->dir);
         t.metrics = fopen(path, t.start_step > 0 ? "a" : "w");
@@ -335,7 +349,8 @@ int cmd_train(int argc, char **argv) {
             dist_allgatherv_rows(t.d, t.pool_u, t.pool_valid, (size_t)rs->global_batch, u, b->valid,
                                  (size_t)b->n, row, (size_t)s->txt_len, NULL);
             int first = t.d->rank * t.local_batch;
-            negatives_sample(t.negatives, b->n, K, first, rs->global_batch, rs->seed, (uint64_t)step);
+            negatives_sample(t.negatives, b->n, K, first, rs->global_batch, rs->seed,
+                             (uint64_t)step);
             pool = (NegativePool){t.pool_u, t.pool_valid, rs->global_batch, first, t.negatives};
             pp = &pool;
         }
@@ -347,8 +362,8 @@ int cmd_train(int argc, char **argv) {
         buckets_stats(t.buckets, &bs);
 
         // metrics: means over ranks (every rank holds the same number of samples)
-        double v[8] = {loss.loss, loss.jepa, loss.nce, loss.energy_pos, loss.energy_neg,
-                       loss.pred_std, wait_ms, bs.exposed_s * 1e3};
+        double v[8] = {loss.loss,       loss.jepa,     loss.nce, loss.energy_pos,
+                       loss.energy_neg, loss.pred_std, wait_ms,  bs.exposed_s * 1e3};
         dist_mean_doubles(t.d, v, 8);
         double gnorm = grad_norm(t.m); // identical on every rank after the allreduce
         int finite = isfinite(v[0]) && isfinite(gnorm);
@@ -358,11 +373,13 @@ int cmd_train(int argc, char **argv) {
         } else {
             t.bad_total++;
             if (++t.bad_in_row > rs->max_bad_steps)
-                dist_abort(t.d, "step %ld: %d non-finite steps in a row (loss %g, grad norm %g); "
-                                "lower optim.lr or set optim.clip_grad",
+                dist_abort(t.d,
+                           "step %ld: %d non-finite steps in a row (loss %g, grad norm %g); "
+                           "lower optim.lr or set optim.clip_grad",
                            step, t.bad_in_row, v[0], gnorm);
             if (t.d->rank == 0)
-                fprintf(stderr, "tijepa: step %ld: non-finite loss or gradient, update skipped\n", step);
+                fprintf(stderr, "tijepa: step %ld: non-finite loss or gradient, update skipped\n",
+                        step);
         }
         wait_sum += v[6];
         comm_sum += v[7];
@@ -375,9 +392,9 @@ int cmd_train(int argc, char **argv) {
             double now = dist_time();
             double sps = window_steps * rs->global_batch / (now - window_start);
             if (t.d->rank == 0) {
-                write_metrics(&t, done, v, schedule_lr(&rs->optim, step), schedule_wd(&rs->optim, step),
-                              schedule_ema(&rs->optim, step), gnorm, sps, comm_sum / window_steps,
-                              wait_sum / window_steps, now - t0);
+                write_metrics(&t, done, v, schedule_lr(&rs->optim, step),
+                              schedule_wd(&rs->optim, step), schedule_ema(&rs->optim, step), gnorm,
+                              sps, comm_sum / window_steps, wait_sum / window_steps, now - t0);
                 double eta = (rs->steps - done) * rs->global_batch / (sps > 0 ? sps : 1);
                 printf("step %6ld/%d  loss %.4f  jepa %.4f  nce %.4f  gap %+.4f  %.1f samples/s  "
                        "ETA %02d:%02d:%02d\n",
@@ -391,7 +408,8 @@ int cmd_train(int argc, char **argv) {
         }
         int stop = dist_any(t.d, stop_requested);
         int pause = rs->stop_after > 0 && done == rs->stop_after;
-        if ((rs->ckpt_every > 0 && done % rs->ckpt_every == 0) || done == rs->steps || stop || pause)
+        if ((rs->ckpt_every > 0 && done % rs->ckpt_every == 0) || done == rs->steps || stop ||
+            pause)
             save_checkpoint(&t, done);
         // evaluation by rank 0 every train.eval_every steps and at the end (0: never)
         if (rs->eval_every > 0 && (done % rs->eval_every == 0 || done == rs->steps)) {
@@ -404,13 +422,16 @@ int cmd_train(int argc, char **argv) {
         }
         if (pause && !stop && done < rs->steps) {
             if (t.d->rank == 0)
-                printf("tijepa train: paused at step %ld (train.stop_after); resume with --resume auto\n", done);
+                printf("tijepa train: paused at step %ld (train.stop_after); resume with --resume "
+                       "auto\n",
+                       done);
             break;
         }
         if (stop && done < rs->steps) {
             if (t.d->rank == 0)
                 printf("tijepa train: stopped by a signal at step %ld after saving a checkpoint; "
-                       "resume with --resume auto\n", done);
+                       "resume with --resume auto\n",
+                       done);
             exit_code = TJ_EXIT_REQUEUE;
             break;
         }

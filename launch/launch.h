@@ -28,7 +28,7 @@ typedef struct {
     SplitMode split;
     int shuffle_buffer, prefetch;
     // [model], [mask], [loss], [optim]
-    ModelConfig model;   // local_batch filled in by the trainer
+    ModelConfig model; // local_batch filled in by the trainer
     char preset[32];
     MaskConfig mask;
     OptimConfig optim;
@@ -47,8 +47,8 @@ typedef struct {
 // into cfg, so that config_to_ini(cfg) is the complete configuration of the run.
 int run_settings_resolve(RunSettings *rs, TjConfig *cfg, char *err, size_t errlen);
 // Loads --config FILE and applies each --set, in order.
-int run_config_load(TjConfig *cfg, const char *path, const char *const *overrides,
-                    int n_overrides, char *err, size_t errlen);
+int run_config_load(TjConfig *cfg, const char *path, const char *const *overrides, int n_overrides,
+                    char *err, size_t errlen);
 
 // Adds the model's tensors to a checkpoint content (borrowed pointers): /params, /ema and, with
 // with_optim, /optim/m and /optim/v. The same content serves ckpt_save and ckpt_load.

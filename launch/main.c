@@ -24,7 +24,8 @@ static const Command commands[] = {
 };
 
 static void usage(FILE *to) {
-    fprintf(to, "tijepa %s — TI-JEPA pre-training on CPU clusters\n\nusage: tijepa COMMAND [ARGS]\n\n",
+    fprintf(to,
+            "tijepa %s — TI-JEPA pre-training on CPU clusters\n\nusage: tijepa COMMAND [ARGS]\n\n",
             TIJEPA_VERSION);
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         fprintf(to, "  %-8s %s\n", commands[i].name, commands[i].help);
@@ -45,7 +46,8 @@ int main(int argc, char **argv) {
         return TJ_EXIT_OK;
     }
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        if (commands[i].run && !strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+        if (commands[i].run && !strcmp(argv[1], commands[i].name))
+            return commands[i].run(argc - 1, argv + 1);
     fprintf(stderr, "tijepa: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return TJ_EXIT_USAGE;

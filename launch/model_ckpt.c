@@ -13,7 +13,8 @@ static int add_group(CkptContent *c, const char *group, Model *m, float *buf, si
     for (int i = 0; i < n; i++) {
         if (t[i].offset < lo || t[i].offset + t[i].numel > lo + count) continue;
         int64_t shape[4];
-        for (int d = 0; d < t[i].ndim; d++) shape[d] = t[i].shape[d];
+        for (int d = 0; d < t[i].ndim; d++)
+            shape[d] = t[i].shape[d];
         if (ckpt_add_tensor(c, group, t[i].name, t[i].ndim, shape, buf + (t[i].offset - lo), err,
                             errlen))
             return -1;

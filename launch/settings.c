@@ -35,7 +35,8 @@ static int get_int(Resolver *r, const char *sec, const char *key, long def) {
 
 static double get_double(Resolver *r, const char *sec, const char *key, double def) {
     double v = def;
-    if (!r->failed && config_get_double(r->cfg, sec, key, def, &v, r->err, r->errlen)) r->failed = 1;
+    if (!r->failed && config_get_double(r->cfg, sec, key, def, &v, r->err, r->errlen))
+        r->failed = 1;
     put_double(r, sec, key, v);
     return v;
 }
@@ -99,21 +100,27 @@ int run_settings_resolve(RunSettings *rs, TjConfig *cfg, char *err, size_t errle
     get_str(&r, rs->vocab, sizeof(rs->vocab), "data", "vocab", "");
     char split[32];
     get_str(&r, split, sizeof(split), "data", "split", "sample");
-    if (split_mode_parse(split, &rs->split)) fail(&r, "data.split = '%s': expected sample or shard", split);
+    if (split_mode_parse(split, &rs->split))
+        fail(&r, "data.split = '%s': expected sample or shard", split);
     rs->shuffle_buffer = get_int(&r, "data", "shuffle_buffer", 1000);
     rs->prefetch = get_int(&r, "data", "prefetch", 2);
 
     // model: a preset, then explicit shape keys override it
     get_str(&r, rs->preset, sizeof(rs->preset), "model", "preset", "tiny");
     ModelShape *s = &rs->model.shape;
-    if (model_preset(s, rs->preset)) fail(&r, "model.preset = '%s': expected tiny, small, base or paper", rs->preset);
+    if (model_preset(s, rs->preset))
+        fail(&r, "model.preset = '%s': expected tiny, small, base or paper", rs->preset);
     char mode[32];
     get_str(&r, mode, sizeof(mode), "model", "mode", "paper");
-    if (!strcmp(mode, "paper")) rs->model.mode = MODE_PAPER;
-    else if (!strcmp(mode, "scratch")) rs->model.mode = MODE_SCRATCH;
-    else fail(&r, "model.mode = '%s': expected paper or scratch", mode);
+    if (!strcmp(mode, "paper"))
+        rs->model.mode = MODE_PAPER;
+    else if (!strcmp(mode, "scratch"))
+        rs->model.mode = MODE_SCRATCH;
+    else
+        fail(&r, "model.mode = '%s': expected paper or scratch", mode);
     // data.image_size and data.max_text_len are the model's image size and text length
-    s->image_size = get_int(&r, "model", "image_size", get_int(&r, "data", "image_size", s->image_size));
+    s->image_size =
+        get_int(&r, "model", "image_size", get_int(&r, "data", "image_size", s->image_size));
     put_int(&r, "data", "image_size", s->image_size);
     s->txt_len = get_int(&r, "model", "txt_len", get_int(&r, "data", "max_text_len", s->txt_len));
     put_int(&r, "data", "max_text_len", s->txt_len);
@@ -136,9 +143,12 @@ int run_settings_resolve(RunSettings *rs, TjConfig *cfg, char *err, size_t errle
     MaskConfig *mc = &rs->mask;
     mask_config_default(mc);
     mc->targets = get_int(&r, "mask", "targets", mc->targets);
-    get_pair(&r, mc->target_scale, "mask", "target_scale", mc->target_scale[0], mc->target_scale[1]);
-    get_pair(&r, mc->target_aspect, "mask", "target_aspect", mc->target_aspect[0], mc->target_aspect[1]);
-    get_pair(&r, mc->context_scale, "mask", "context_scale", mc->context_scale[0], mc->context_scale[1]);
+    get_pair(&r, mc->target_scale, "mask", "target_scale", mc->target_scale[0],
+             mc->target_scale[1]);
+    get_pair(&r, mc->target_aspect, "mask", "target_aspect", mc->target_aspect[0],
+             mc->target_aspect[1]);
+    get_pair(&r, mc->context_scale, "mask", "context_scale", mc->context_scale[0],
+             mc->context_scale[1]);
     mc->min_keep = get_int(&r, "mask", "min_keep", mc->min_keep);
     if (mc->targets < 1) fail(&r, "mask.targets must be ≥ 1 (got %d)", mc->targets);
 
@@ -180,8 +190,8 @@ int run_settings_resolve(RunSettings *rs, TjConfig *cfg, char *err, size_t errle
     return r.failed ? -1 : 0;
 }
 
-int run_config_load(TjConfig *cfg, const char *path, const char *const *overrides,
-                    int n_overrides, char *err, size_t errlen) {
+int run_config_load(TjConfig *cfg, const char *path, const char *const *overrides, int n_overrides,
+                    char *err, size_t errlen) {
     if (path && config_load_file(cfg, path, err, errlen)) return -1;
     for (int i = 0; i < n_overrides; i++)
         if (config_set_override(cfg, overrides[i], err, errlen)) return -1;

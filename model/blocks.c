@@ -67,8 +67,8 @@ static void zero_key_bias_grad(float *dkey_bias, int D) {
 // The MLP half shared by both blocks: out = mid + fc2(gelu(fc1(LN2(mid)))).
 static void mlp_forward(float *out, float *ln2, float *ln2_mean, float *ln2_rstd, float *fc1,
                         float *gelu, const float *mid, const float *n2w, const float *n2b,
-                        const float *fc1w, const float *fc1b, const float *fc2w,
-                        const float *fc2b, int N, int D) {
+                        const float *fc1w, const float *fc1b, const float *fc2w, const float *fc2b,
+                        int N, int D) {
     layernorm_forward(ln2, ln2_mean, ln2_rstd, mid, n2w, n2b, N, D);
     linear_forward(fc1, ln2, fc1w, fc1b, N, D, 4 * D);
     gelu_forward(gelu, fc1, (size_t)N * 4 * D);
@@ -80,8 +80,8 @@ static void mlp_forward(float *out, float *ln2, float *ln2_mean, float *ln2_rstd
 static void mlp_backward(float *dx, BlockScratch *s, float *g_n2w, float *g_n2b, float *g_fc1w,
                          float *g_fc1b, float *g_fc2w, float *g_fc2b, const float *mid,
                          const float *ln2, const float *ln2_mean, const float *ln2_rstd,
-                         const float *fc1, const float *gelu, const float *n2w,
-                         const float *fc1w, const float *fc2w, int N, int D) {
+                         const float *fc1, const float *gelu, const float *n2w, const float *fc1w,
+                         const float *fc2w, int N, int D) {
     size_t nh = (size_t)N * 4 * D;
     memset(s->dgelu, 0, nh * sizeof(float));
     linear_backward(s->dgelu, g_fc2w, g_fc2b, dx, gelu, fc2w, N, 4 * D, D);
@@ -109,8 +109,8 @@ void self_block_backward(float *dx, const SelfBlockW *g, BlockScratch *s, const 
                          const SelfBlockW *w, const float *x_in, int B, int n, int D, int heads) {
     int N = B * n;
     mlp_backward(dx, s, g->norm2_w, g->norm2_b, g->fc1_w, g->fc1_b, g->fc2_w, g->fc2_b, a->mid,
-                 a->ln2, a->ln2_mean, a->ln2_rstd, a->fc1, a->gelu, w->norm2_w, w->fc1_w,
-                 w->fc2_w, N, D);
+                 a->ln2, a->ln2_mean, a->ln2_rstd, a->fc1, a->gelu, w->norm2_w, w->fc1_w, w->fc2_w,
+                 N, D);
     memset(s->datt, 0, (size_t)N * D * sizeof(float));
     linear_backward(s->datt, g->proj_w, g->proj_b, dx, a->att, w->proj_w, N, D, D);
     memset(s->dqkv, 0, (size_t)N * 3 * D * sizeof(float));
@@ -131,8 +131,7 @@ void cross_block_forward(float *z_out, CrossBlockActs *a, const CrossBlockW *w, 
     layernorm_forward(a->lnt, a->lnt_mean, a->lnt_rstd, t, w->norm1_w, w->norm1_b, Nt, H);
     linear_forward(a->q, a->lnz, w->q_w, w->q_b, N, H, H);
     linear_forward(a->kv, a->lnt, w->kv_w, w->kv_b, Nt, H, 2 * H);
-    attention_forward(a->att, a->probs, a->q, a->kv, a->kv + H, valid, B, n, L, H, heads, H,
-                      2 * H);
+    attention_forward(a->att, a->probs, a->q, a->kv, a->kv + H, valid, B, n, L, H, heads, H, 2 * H);
     linear_forward(a->mid, a->att, w->proj_w, w->proj_b, N, H, H);
     add_forward(a->mid, a->mid, z_in, (size_t)N * H);
     mlp_forward(z_out, a->ln2, a->ln2_mean, a->ln2_rstd, a->fc1, a->gelu, a->mid, w->norm2_w,
@@ -144,16 +143,16 @@ void cross_block_backward(float *dz, float *dt, const CrossBlockW *g, BlockScrat
                           const float *t, int B, int n, int L, int H, int heads) {
     int N = B * n, Nt = B * L;
     mlp_backward(dz, s, g->norm2_w, g->norm2_b, g->fc1_w, g->fc1_b, g->fc2_w, g->fc2_b, a->mid,
-                 a->ln2, a->ln2_mean, a->ln2_rstd, a->fc1, a->gelu, w->norm2_w, w->fc1_w,
-                 w->fc2_w, N, H);
+                 a->ln2, a->ln2_mean, a->ln2_rstd, a->fc1, a->gelu, w->norm2_w, w->fc1_w, w->fc2_w,
+                 N, H);
     memset(s->datt, 0, (size_t)N * H * sizeof(float));
     linear_backward(s->datt, g->proj_w, g->proj_b, dz, a->att, w->proj_w, N, H, H);
     // dq and dkv share the dqkv workspace:
     // dq [N,H] first, then dkv [Nt,2H].
     float *dq = s->dqkv, *dkv = s->dqkv + (size_t)N * H;
     memset(s->dqkv, 0, ((size_t)N * H + (size_t)Nt * 2 * H) * sizeof(float));
-    attention_backward(dq, dkv, dkv + H, s->dprobs, s->datt, a->q, a->kv, a->kv + H, a->probs, B,
-                       n, L, H, heads, H, 2 * H);
+    attention_backward(dq, dkv, dkv + H, s->dprobs, s->datt, a->q, a->kv, a->kv + H, a->probs, B, n,
+                       L, H, heads, H, 2 * H);
     memset(s->dln, 0, (size_t)N * H * sizeof(float));
     linear_backward(s->dln, g->q_w, g->q_b, dq, a->lnz, w->q_w, N, H, H);
     layernorm_backward(dz, g->norm1_w, g->norm1_b, s->dln, z_in, w->norm1_w, a->lnz_mean,
@@ -161,6 +160,6 @@ void cross_block_backward(float *dz, float *dt, const CrossBlockW *g, BlockScrat
     memset(s->dlnt, 0, (size_t)Nt * H * sizeof(float));
     linear_backward(s->dlnt, g->kv_w, g->kv_b, dkv, a->lnt, w->kv_w, Nt, H, 2 * H);
     zero_key_bias_grad(g->kv_b, H);
-    layernorm_backward(dt, g->norm1_w, g->norm1_b, s->dlnt, t, w->norm1_w, a->lnt_mean,
-                       a->lnt_rstd, Nt, H);
+    layernorm_backward(dt, g->norm1_w, g->norm1_b, s->dlnt, t, w->norm1_w, a->lnt_mean, a->lnt_rstd,
+                       Nt, H);
 }

@@ -15,7 +15,8 @@ void model_image_features(Model *m, float *out, const float *images, int n) {
     size_t per_img = (size_t)3 * s->image_size * s->image_size, per_out = (size_t)m->P * s->img_dim;
     for (int start = 0; start < n; start += m->Bmax) {
         int B = n - start < m->Bmax ? n - start : m->Bmax;
-        patchify(m->a.patches, images + start * per_img, B, 3, s->image_size, s->image_size, s->patch);
+        patchify(m->a.patches, images + start * per_img, B, 3, s->image_size, s->image_size,
+                 s->patch);
         image_encode_full(m, out + start * per_out, target_image_encoder(m), B);
     }
 }
@@ -71,7 +72,8 @@ void model_probe_features(Model *m, float *out, const float *s_img, const float 
     for (int start = 0; start < n; start += m->Bmax) {
         int B = n - start < m->Bmax ? n - start : m->Bmax;
         int pairs[B];
-        for (int p = 0; p < B; p++) pairs[p] = start + p;
+        for (int p = 0; p < B; p++)
+            pairs[p] = start + p;
         load_pairs(m, s_img, u, valid, pairs, pairs, B, NULL);
         target_forward(m, m->a.s_full, m->a.u_virt, m->a.valid_virt, &none, B);
         meanpool_forward(out + (size_t)start * H, m->a.tz, B, P, H);
@@ -90,7 +92,8 @@ void model_attention_map(Model *m, float *map, const float *s_img, const float *
     const float *probs = m->a.tgt_infer.probs;
     for (int i = 0; i < P * L; i++) {
         float acc = 0;
-        for (int h = 0; h < heads; h++) acc += probs[(size_t)h * P * L + i];
+        for (int h = 0; h < heads; h++)
+            acc += probs[(size_t)h * P * L + i];
         map[i] = acc / heads;
     }
 }

@@ -25,26 +25,30 @@ StepFlops model_step_flops(const Model *m, int n, int nC, int nT) {
     if (train_enc) f.backward += 2 * txt;
 
     // image encoder: full image (frozen or EMA), plus the online context pass in scratch mode
-    double img_full = B * P * (2 * pp3 * De + s->img_depth * (self_block_linear(De) + 4.0 * P * De));
+    double img_full =
+        B * P * (2 * pp3 * De + s->img_depth * (self_block_linear(De) + 4.0 * P * De));
     f.forward += img_full;
     if (train_enc) {
-        double img_ctx = B * nC * (2 * pp3 * De + s->img_depth * (self_block_linear(De) + 4.0 * nC * De));
+        double img_ctx =
+            B * nC * (2 * pp3 * De + s->img_depth * (self_block_linear(De) + 4.0 * nC * De));
         f.forward += img_ctx;
         f.backward += 2 * img_ctx;
     }
 
     // crosser per query token and per text token, for context (Bv samples) and target (B)
-    double cross_q = 2 * H * (H + H + 8 * H) + 4.0 * L * H;  // q, proj, mlp, attention
-    double cross_t = 2 * H * 2 * H;                          // kv
+    double cross_q = 2 * H * (H + H + 8 * H) + 4.0 * L * H; // q, proj, mlp, attention
+    double cross_t = 2 * H * 2 * H;                         // kv
     double proj_in = 2 * De * H, proj_txt = (Dt != H) ? 2 * Dt * H : 0;
     double ctx = B * nC * proj_in + Bv * L * proj_txt +
                  s->cross_depth * (Bv * nC * cross_q + Bv * L * cross_t);
-    double tgt = B * P * proj_in + B * L * proj_txt + s->cross_depth * (B * P * cross_q + B * L * cross_t);
+    double tgt =
+        B * P * proj_in + B * L * proj_txt + s->cross_depth * (B * P * cross_q + B * L * cross_t);
     f.forward += ctx + tgt;
     f.backward += 2 * ctx;
 
     // predictor
-    double pred = Bv * nC * 2 * H * Dp + Bv * np * s->pred_depth * (self_block_linear(Dp) + 4.0 * np * Dp) +
+    double pred = Bv * nC * 2 * H * Dp +
+                  Bv * np * s->pred_depth * (self_block_linear(Dp) + 4.0 * np * Dp) +
                   Bv * nT * 2 * Dp * H;
     f.forward += pred;
     f.backward += 2 * pred;

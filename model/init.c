@@ -36,7 +36,8 @@ void model_init_weights(Model *m, uint64_t seed) {
         int is_norm = strstr(t->name, "norm") && t->ndim == 1;
         if (is_norm) {
             float v = ends_with(t->name, ".weight") ? 1.0f : 0.0f;
-            for (size_t i = 0; i < t->numel; i++) p[i] = v;
+            for (size_t i = 0; i < t->numel; i++)
+                p[i] = v;
             continue;
         }
         if (ends_with(t->name, ".bias")) {
@@ -46,14 +47,17 @@ void model_init_weights(Model *m, uint64_t seed) {
         // weights, embeddings, positions, the mask token
         float scale = 1.0f;
         int layer = block_layer(t->name);
-        if (layer && (ends_with(t->name, "attn.proj.weight") || ends_with(t->name, "mlp.fc2.weight")))
+        if (layer &&
+            (ends_with(t->name, "attn.proj.weight") || ends_with(t->name, "mlp.fc2.weight")))
             scale = 1.0f / sqrtf(2.0f * layer);
         if (t->group == GROUP_CTX) {
             int fan_in = t->numel / t->shape[0];
             float std = sqrtf(2.0f / fan_in) * scale;
-            for (size_t i = 0; i < t->numel; i++) p[i] = rng_normal(&rng) * std;
+            for (size_t i = 0; i < t->numel; i++)
+                p[i] = rng_normal(&rng) * std;
         } else {
-            for (size_t i = 0; i < t->numel; i++) p[i] = trunc_normal(&rng, 0.02f) * scale;
+            for (size_t i = 0; i < t->numel; i++)
+                p[i] = trunc_normal(&rng, 0.02f) * scale;
         }
     }
     memcpy(m->ema, m->params + m->ema_off, m->ema_cnt * sizeof(float));

@@ -19,7 +19,8 @@ typedef struct {
 static float *decl(Walker *wk, int ndim, int d0, int d1, int d2, int d3, const char *fmt, ...) {
     int shape[4] = {d0, d1, d2, d3};
     size_t numel = 1;
-    for (int i = 0; i < ndim; i++) numel *= (size_t)shape[i];
+    for (int i = 0; i < ndim; i++)
+        numel *= (size_t)shape[i];
     size_t offset = wk->total;
     if (wk->infos) {
         TensorInfo *t = &wk->infos[wk->n];
@@ -37,7 +38,8 @@ static float *decl(Walker *wk, int ndim, int d0, int d1, int d2, int d3, const c
     }
     wk->n++;
     wk->total += numel;
-    if (wk->base && offset >= wk->lo && offset + numel <= wk->hi) return wk->base + (offset - wk->lo);
+    if (wk->base && offset >= wk->lo && offset + numel <= wk->hi)
+        return wk->base + (offset - wk->lo);
     return NULL;
 }
 
@@ -49,7 +51,8 @@ static TensorRange range_from(const Walker *wk, int first) {
     return r;
 }
 
-static void self_block(Walker *wk, SelfBlockW *w, TensorRange *r, const char *prefix, int i, int D) {
+static void self_block(Walker *wk, SelfBlockW *w, TensorRange *r, const char *prefix, int i,
+                       int D) {
     int first = wk->n;
     SelfBlockW v;
     v.norm1_w = decl(wk, V1(D), "%s.blocks.%d.norm1.weight", prefix, i);
@@ -149,8 +152,7 @@ static void walk(Walker *wk, ModelW *w, ModelRanges *r, const ModelShape *s) {
     v.pred.mask_token = decl(wk, V1(Dp), "pred.mask_token");
     if (r) r->pred_in = range_from(wk, first);
     for (int i = 0; i < s->pred_depth; i++)
-        self_block(wk, w ? &v.pred.blocks[i] : NULL, r ? &r->pred_blocks[i] : NULL, "pred", i,
-                   Dp);
+        self_block(wk, w ? &v.pred.blocks[i] : NULL, r ? &r->pred_blocks[i] : NULL, "pred", i, Dp);
     first = wk->n;
     v.pred.norm_w = decl(wk, V1(Dp), "pred.norm.weight");
     v.pred.norm_b = decl(wk, V1(Dp), "pred.norm.bias");

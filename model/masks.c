@@ -51,7 +51,8 @@ static void paint_block(unsigned char *map, Rng *rng, int h, int w, int grid) {
     int top = (int)(rng_next(rng) % (uint64_t)(grid - h + 1));
     int left = (int)(rng_next(rng) % (uint64_t)(grid - w + 1));
     for (int r = top; r < top + h; r++)
-        for (int c = left; c < left + w; c++) map[r * grid + c] = 1;
+        for (int c = left; c < left + w; c++)
+            map[r * grid + c] = 1;
 }
 
 void mask_sample(MaskSet *ms, const MaskConfig *mc, int grid, uint64_t seed, uint64_t step) {
@@ -67,12 +68,15 @@ void mask_sample(MaskSet *ms, const MaskConfig *mc, int grid, uint64_t seed, uin
         block_size(&ch, &cw, &rng, mc->context_scale, square, grid);
         memset(target, 0, sizeof(target));
         memset(context, 0, sizeof(context));
-        for (int b = 0; b < mc->targets; b++) paint_block(target, &rng, th, tw, grid);
+        for (int b = 0; b < mc->targets; b++)
+            paint_block(target, &rng, th, tw, grid);
         paint_block(context, &rng, ch, cw, grid);
         int nc = 0, nt = 0;
         for (int i = 0; i < P; i++) {
-            if (target[i]) ms->target[nt++] = i;
-            else if (context[i]) ms->context[nc++] = i;
+            if (target[i])
+                ms->target[nt++] = i;
+            else if (context[i])
+                ms->context[nc++] = i;
         }
         int need = mc->min_keep < P ? mc->min_keep : 1;
         if ((nc >= need && nt >= 1) || attempt >= 1000) {

@@ -33,8 +33,8 @@ void linear_backward(float *dinp, float *dweight, float *dbias, const float *dou
 void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight,
                        const float *bias, int N, int D);
 void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
-                        const float *inp, const float *weight, const float *mean,
-                        const float *rstd, int N, int D);
+                        const float *inp, const float *weight, const float *mean, const float *rstd,
+                        int N, int D);
 
 // GELU, exact erf form: x·Φ(x) = 0.5·x·(1 + erf(x/√2)) (PyTorch nn.GELU(), timm, BERT).
 void gelu_forward(float *out, const float *inp, size_t n);
@@ -56,8 +56,8 @@ void attention_forward(float *out, float *probs, const float *q, const float *k,
 // dq, dk, dv use the same strides as q, k, v (so they may point into one fused dqkv buffer).
 // scratch: [B,heads,Nq,Nk] floats of workspace.
 void attention_backward(float *dq, float *dk, float *dv, float *scratch, const float *dout,
-                        const float *q, const float *k, const float *v, const float *probs,
-                        int B, int Nq, int Nk, int D, int heads, int q_stride, int kv_stride);
+                        const float *q, const float *k, const float *v, const float *probs, int B,
+                        int Nq, int Nk, int D, int heads, int q_stride, int kv_stride);
 
 // Patch extraction for a p×p stride-p convolution written as a linear layer:
 // img [B,C,H,W] → out [B, (H/p)·(W/p), C·p·p], patches in row-major grid order, each patch's
@@ -96,7 +96,6 @@ void energy_backward(float *dpred, const float *denergy, const float *pred, cons
 void nce_forward(float *loss, float *probs, const float *energy, float tau, int B, int K1);
 // denergy[B,K1] += dloss[b] · (δ_k0 − probs[b,k]) / τ.
 void nce_backward(float *denergy, const float *dloss, const float *probs, float tau, int B, int K1);
-
 
 // ---------------------------------------------------------------------------------------------
 // 2. Random numbers (counter-based: every stream is keyed by integers, never by rank)
@@ -153,10 +152,10 @@ typedef struct {
 typedef struct {
     ModelShape shape;
     ModelMode mode;
-    int local_batch;     // samples this process computes per step
-    float nce_weight;    // λ; 0 reproduces the authors' objective
-    int negatives;       // K negatives per sample (used when λ > 0)
-    float temperature;   // τ
+    int local_batch;   // samples this process computes per step
+    float nce_weight;  // λ; 0 reproduces the authors' objective
+    int negatives;     // K negatives per sample (used when λ > 0)
+    float temperature; // τ
 } ModelConfig;
 
 typedef struct Model Model;
@@ -195,10 +194,10 @@ typedef struct {
 } MaskSet;
 
 typedef struct {
-    int targets;                          // number of target blocks (4)
+    int targets;                             // number of target blocks (4)
     float target_scale[2], target_aspect[2]; // (0.15, 0.2), (0.75, 1.5)
-    float context_scale[2];               // (0.85, 1.0), aspect 1
-    int min_keep;                         // at least this many context patches (4)
+    float context_scale[2];                  // (0.85, 1.0), aspect 1
+    int min_keep;                            // at least this many context patches (4)
 } MaskConfig;
 
 void mask_config_default(MaskConfig *mc);
@@ -216,9 +215,9 @@ typedef struct {
 } ModelBatch;
 
 typedef struct {
-    double loss, jepa, nce;          // means over the local samples
-    double energy_pos, energy_neg;   // mean positive energy, mean negative energy (0 if none)
-    double pred_std;                 // mean over dims of the per-dim std of predictions (collapse)
+    double loss, jepa, nce;        // means over the local samples
+    double energy_pos, energy_neg; // mean positive energy, mean negative energy (0 if none)
+    double pred_std;               // mean over dims of the per-dim std of predictions (collapse)
 } ModelLoss;
 
 // Step, part 1: the text encoder on the local batch. Returns u [n, L, Dt] (owned by the model),
@@ -227,11 +226,11 @@ const float *model_encode_text(Model *m, const ModelBatch *batch);
 
 // The negative pool of one step: every sample's text features in global order.
 typedef struct {
-    const float *u;        // [global_n, L, Dt]
-    const uint8_t *valid;  // [global_n, L]
+    const float *u;       // [global_n, L, Dt]
+    const uint8_t *valid; // [global_n, L]
     int global_n;
-    int first_local;       // global index of this process's sample 0
-    const int *negatives;  // [n, K] global indices of each local sample's negatives
+    int first_local;      // global index of this process's sample 0
+    const int *negatives; // [n, K] global indices of each local sample's negatives
 } NegativePool;
 
 // Step, part 2: the rest of the forward pass and the whole backward pass. Gradients of the
@@ -323,8 +322,8 @@ void model_set_threads(int threads);
 void retrieval_ranks(int *ranks_t2i, int *ranks_i2t, const float *energy, int n);
 
 // Recall@K = share of queries whose rank ≤ K; median rank as numpy.median (the mean of the two
-// middle ranks when N is even); mean rank; ranks must lie in [1, N]. Chance levels for N candidates: R@K = min(K, N) / N,
-// median rank (N + 1) / 2.
+// middle ranks when N is even); mean rank; ranks must lie in [1, N]. Chance levels for N
+// candidates: R@K = min(K, N) / N, median rank (N + 1) / 2.
 typedef struct {
     double r1, r5, r10;
     double median_rank, mean_rank;

@@ -48,7 +48,8 @@ static void plan_acts(Model *m, Arena *ar) {
 
     // text encoder
     int tx = train_enc ? s->txt_depth + 1 : 1;
-    for (int i = 0; i < tx; i++) a->txt_x[i] = arena_take(ar, B * L * Dt);
+    for (int i = 0; i < tx; i++)
+        a->txt_x[i] = arena_take(ar, B * L * Dt);
     for (int i = 0; i < (train_enc ? s->txt_depth : 1); i++)
         self_block_acts_take(&a->txt_acts[i], ar, (int)B, (int)L, (int)Dt, s->txt_heads);
     a->u = arena_take(ar, B * L * Dt);
@@ -63,7 +64,8 @@ static void plan_acts(Model *m, Arena *ar) {
     a->s_ctx = arena_take(ar, B * P * De);
     if (train_enc) {
         a->patches_c = arena_take(ar, B * P * pp3);
-        for (int i = 0; i <= s->img_depth; i++) a->img_x[i] = arena_take(ar, B * P * De);
+        for (int i = 0; i <= s->img_depth; i++)
+            a->img_x[i] = arena_take(ar, B * P * De);
         for (int i = 0; i < s->img_depth; i++)
             self_block_acts_take(&a->img_acts[i], ar, (int)B, (int)P, (int)De, s->img_heads);
         a->s_mean = arena_take(ar, B * P);
@@ -82,10 +84,10 @@ static void plan_acts(Model *m, Arena *ar) {
     a->u_virt = arena_take(ar, Bv * L * Dt);
     a->valid_virt = (uint8_t *)arena_take(ar, (Bv * L + 3) / 4);
     a->t_virt = arena_take(ar, Bv * L * H);
-    for (int i = 0; i <= s->cross_depth; i++) a->ctx_z[i] = arena_take(ar, Bv * P * H);
+    for (int i = 0; i <= s->cross_depth; i++)
+        a->ctx_z[i] = arena_take(ar, Bv * P * H);
     for (int i = 0; i < s->cross_depth; i++)
-        cross_block_acts_take(&a->ctx_acts[i], ar, (int)Bv, (int)P, (int)L, (int)H,
-                              s->cross_heads);
+        cross_block_acts_take(&a->ctx_acts[i], ar, (int)Bv, (int)P, (int)L, (int)H, s->cross_heads);
 
     // target crosser
     a->tz0 = arena_take(ar, B * P * H);
@@ -97,7 +99,8 @@ static void plan_acts(Model *m, Arena *ar) {
 
     // predictor
     a->pe = arena_take(ar, Bv * P * Dp);
-    for (int i = 0; i <= s->pred_depth; i++) a->pred_x[i] = arena_take(ar, Bv * P * Dp);
+    for (int i = 0; i <= s->pred_depth; i++)
+        a->pred_x[i] = arena_take(ar, Bv * P * Dp);
     for (int i = 0; i < s->pred_depth; i++)
         self_block_acts_take(&a->pred_acts[i], ar, (int)Bv, (int)P, (int)Dp, s->pred_heads);
     a->pxt = arena_take(ar, Bv * P * Dp);
@@ -140,7 +143,8 @@ Model *model_new(const ModelConfig *cfg, char *err, size_t errlen) {
         return NULL;
     }
     if (cfg->nce_weight < 0 || cfg->negatives < 0 || !(cfg->temperature > 0)) {
-        snprintf(err, errlen, "loss.nce_weight and loss.negatives must be ≥ 0, loss.temperature > 0");
+        snprintf(err, errlen,
+                 "loss.nce_weight and loss.negatives must be ≥ 0, loss.temperature > 0");
         return NULL;
     }
     Model *m = xcalloc(1, sizeof(Model));
@@ -233,7 +237,9 @@ void model_free(Model *m) {
     free(m);
 }
 
-const ModelConfig *model_config(const Model *m) { return &m->cfg; }
+const ModelConfig *model_config(const Model *m) {
+    return &m->cfg;
+}
 const TensorInfo *model_tensors(const Model *m, int *n) {
     if (n) *n = m->n_tensors;
     return m->tensors;
@@ -243,14 +249,36 @@ int model_tensor_index(const Model *m, const char *name) {
         if (!strcmp(m->tensors[i].name, name)) return i;
     return -1;
 }
-size_t model_num_params(const Model *m) { return m->n_params; }
-float *model_params(Model *m) { return m->params; }
-float *model_ema(Model *m) { return m->ema; }
-float *model_grads(Model *m) { return m->grads; }
-float *model_adam_m(Model *m) { return m->adam_m; }
-float *model_adam_v(Model *m) { return m->adam_v; }
-size_t model_trainable_offset(const Model *m) { return m->train_off; }
-size_t model_trainable_count(const Model *m) { return m->train_cnt; }
-size_t model_ema_offset(const Model *m) { return m->ema_off; }
-size_t model_ema_count(const Model *m) { return m->ema_cnt; }
-int model_first_trainable_tensor(const Model *m) { return m->first_trainable; }
+size_t model_num_params(const Model *m) {
+    return m->n_params;
+}
+float *model_params(Model *m) {
+    return m->params;
+}
+float *model_ema(Model *m) {
+    return m->ema;
+}
+float *model_grads(Model *m) {
+    return m->grads;
+}
+float *model_adam_m(Model *m) {
+    return m->adam_m;
+}
+float *model_adam_v(Model *m) {
+    return m->adam_v;
+}
+size_t model_trainable_offset(const Model *m) {
+    return m->train_off;
+}
+size_t model_trainable_count(const Model *m) {
+    return m->train_cnt;
+}
+size_t model_ema_offset(const Model *m) {
+    return m->ema_off;
+}
+size_t model_ema_count(const Model *m) {
+    return m->ema_cnt;
+}
+int model_first_trainable_tensor(const Model *m) {
+    return m->first_trainable;
+}

@@ -10,18 +10,18 @@ typedef struct {
     float **txt_x, *u, *u_mean, *u_rstd;
     SelfBlockActs *txt_acts; // depth blocks (scratch mode) or one reused block (paper mode)
     // image encoder
-    float *patches, *patches_c;    // [B·P, 3p²] all patches, [B·nC, 3p²] context patches
+    float *patches, *patches_c;          // [B·P, 3p²] all patches, [B·nC, 3p²] context patches
     float **img_x, *s, *s_mean, *s_rstd; // online: x[0] tokens, x[i+1] block outputs; s = norm
     SelfBlockActs *img_acts;
-    float *img_full, *s_full;      // frozen / EMA encoder on all patches (inference)
+    float *img_full, *s_full; // frozen / EMA encoder on all patches (inference)
     SelfBlockActs img_infer;
-    float *s_ctx;                  // [B·nC, De] context tokens (gathered in paper mode)
+    float *s_ctx; // [B·nC, De] context tokens (gathered in paper mode)
     // context crosser on B·K1 virtual samples
     float *zc0, *zc, *zc_mean, *zc_rstd; // [B·nC, H] img_proj, img_norm
-    float *u_virt;                 // [Bv·L, Dt] (copy only when negatives are used)
+    float *u_virt;                       // [Bv·L, Dt] (copy only when negatives are used)
     uint8_t *valid_virt;
-    float *t_virt;                 // [Bv·L, H] txt_proj output (or u_virt)
-    float **ctx_z;                 // z[0] replicated input, z[i+1] block outputs [Bv·nC, H]
+    float *t_virt; // [Bv·L, H] txt_proj output (or u_virt)
+    float **ctx_z; // z[0] replicated input, z[i+1] block outputs [Bv·nC, H]
     CrossBlockActs *ctx_acts;
     // target crosser (EMA, inference) on B samples
     float *tz0, *tz, *t_tgt, *tgt_ln, *target;

@@ -39,8 +39,8 @@ float schedule_lr(const OptimConfig *oc, long t) {
 
 float schedule_wd(const OptimConfig *oc, long t) {
     double progress = clamp01(((double)t + 1) / (oc->total_steps > 0 ? oc->total_steps : 1));
-    return (float)(oc->final_weight_decay +
-                   (oc->weight_decay - oc->final_weight_decay) * 0.5 * (1.0 + cos(M_PI * progress)));
+    return (float)(oc->final_weight_decay + (oc->weight_decay - oc->final_weight_decay) * 0.5 *
+                                                (1.0 + cos(M_PI * progress)));
 }
 
 float schedule_ema(const OptimConfig *oc, long t) {
@@ -55,7 +55,8 @@ double grad_norm(const Model *m) {
         const TensorInfo *t = &m->tensors[ti];
         const float *g = m->grads + (t->offset - m->train_off);
         double s = 0;
-        for (size_t i = 0; i < t->numel; i++) s += (double)g[i] * g[i];
+        for (size_t i = 0; i < t->numel; i++)
+            s += (double)g[i] * g[i];
         total += s;
     }
     return sqrt(total);
@@ -90,6 +91,7 @@ double optim_step(Model *m, const OptimConfig *oc, long t) {
     const float *q = m->params + m->ema_off;
     long n = (long)m->ema_cnt;
 #pragma omp parallel for schedule(static) if (n > 32768)
-    for (long i = 0; i < n; i++) k[i] = mom * k[i] + (1.0f - mom) * q[i];
+    for (long i = 0; i < n; i++)
+        k[i] = mom * k[i] + (1.0f - mom) * q[i];
     return norm;
 }

@@ -20,7 +20,8 @@ static void add_positions(float *x, const float *pos, const int *idx, int B, int
         for (int j = 0; j < n; j++) {
             float *row = x + ((size_t)b * n + j) * D;
             const float *p = pos + (size_t)(idx ? idx[j] : j) * D;
-            for (int d = 0; d < D; d++) row[d] += p[d];
+            for (int d = 0; d < D; d++)
+                row[d] += p[d];
         }
 }
 
@@ -77,18 +78,18 @@ static void image_encode_context(Model *m, const MaskSet *ms, int B) {
     linear_forward(a->img_x[0], a->patches_c, w->patch_w, w->patch_b, B * n, pp3, De);
     add_positions(a->img_x[0], m->img_pos, ms->context, B, n, De);
     for (int i = 0; i < s->img_depth; i++)
-        self_block_forward(a->img_x[i + 1], &a->img_acts[i], &w->blocks[i], a->img_x[i], NULL, B,
-                           n, De, s->img_heads);
-    layernorm_forward(a->s_ctx, a->s_mean, a->s_rstd, a->img_x[s->img_depth], w->norm_w,
-                      w->norm_b, B * n, De);
+        self_block_forward(a->img_x[i + 1], &a->img_acts[i], &w->blocks[i], a->img_x[i], NULL, B, n,
+                           De, s->img_heads);
+    layernorm_forward(a->s_ctx, a->s_mean, a->s_rstd, a->img_x[s->img_depth], w->norm_w, w->norm_b,
+                      B * n, De);
 }
 
 // ---------------------------------------------------------------------------------------------
 // context path: crosser X and predictor g on Bv = B·K1 virtual samples
 
 // Virtual sample v = i·K1 + k sees image i with caption k (k = 0 its own, k ≥ 1 negatives).
-static void build_virtual_text(Model *m, const ModelBatch *batch, const NegativePool *pool,
-                               int B, const float **u_out, const uint8_t **valid_out) {
+static void build_virtual_text(Model *m, const ModelBatch *batch, const NegativePool *pool, int B,
+                               const float **u_out, const uint8_t **valid_out) {
     Acts *a = &m->a;
     int K1 = m->K1, L = m->cfg.shape.txt_len, Dt = m->cfg.shape.txt_dim;
     if (K1 == 1) {
@@ -100,10 +101,12 @@ static void build_virtual_text(Model *m, const ModelBatch *batch, const Negative
     for (int i = 0; i < B; i++)
         for (int k = 0; k < K1; k++) {
             size_t v = (size_t)i * K1 + k;
-            const float *src = k == 0 ? a->u + i * row
-                                      : pool->u + (size_t)pool->negatives[i * (K1 - 1) + k - 1] * row;
-            const uint8_t *vsrc = k == 0 ? batch->valid + (size_t)i * L
-                                         : pool->valid + (size_t)pool->negatives[i * (K1 - 1) + k - 1] * L;
+            const float *src = k == 0
+                                   ? a->u + i * row
+                                   : pool->u + (size_t)pool->negatives[i * (K1 - 1) + k - 1] * row;
+            const uint8_t *vsrc =
+                k == 0 ? batch->valid + (size_t)i * L
+                       : pool->valid + (size_t)pool->negatives[i * (K1 - 1) + k - 1] * L;
             memcpy(a->u_virt + v * row, src, row * sizeof(float));
             memcpy(a->valid_virt + v * L, vsrc, (size_t)L);
         }
@@ -111,8 +114,8 @@ static void build_virtual_text(Model *m, const ModelBatch *batch, const Negative
     *valid_out = a->valid_virt;
 }
 
-void context_forward(Model *m, const float *u_virt, const uint8_t *valid_virt,
-                            const MaskSet *ms, int B) {
+void context_forward(Model *m, const float *u_virt, const uint8_t *valid_virt, const MaskSet *ms,
+                     int B) {
     const ModelShape *s = &m->cfg.shape;
     Acts *a = &m->a;
     const CrosserW *cw = &m->w.ctx;
@@ -121,8 +124,8 @@ void context_forward(Model *m, const float *u_virt, const uint8_t *valid_virt,
     int De = s->img_dim, Dt = s->txt_dim, H = s->cross_dim, Dp = s->pred_dim;
 
     linear_forward(a->zc0, a->s_ctx, cw->img_proj_w, cw->img_proj_b, B * nC, De, H);
-    layernorm_forward(a->zc, a->zc_mean, a->zc_rstd, a->zc0, cw->img_norm_w, cw->img_norm_b,
-                      B * nC, H);
+    layernorm_forward(a->zc, a->zc_mean, a->zc_rstd, a->zc0, cw->img_norm_w, cw->img_norm_b, B * nC,
+                      H);
     size_t zrow = (size_t)nC * H;
     for (int v = 0; v < Bv; v++)
         memcpy(a->ctx_z[0] + v * zrow, a->zc + (size_t)(v / K1) * zrow, zrow * sizeof(float));
@@ -141,18 +144,22 @@ void context_forward(Model *m, const float *u_virt, const uint8_t *valid_virt,
     for (int v = 0; v < Bv; v++) {
         float *x = a->pred_x[0] + (size_t)v * n * Dp;
         for (int j = 0; j < nC; j++) {
-            const float *e = a->pe + ((size_t)v * nC + j) * Dp, *p = m->pred_pos + (size_t)ms->context[j] * Dp;
-            for (int d = 0; d < Dp; d++) x[(size_t)j * Dp + d] = e[d] + p[d];
+            const float *e = a->pe + ((size_t)v * nC + j) * Dp,
+                        *p = m->pred_pos + (size_t)ms->context[j] * Dp;
+            for (int d = 0; d < Dp; d++)
+                x[(size_t)j * Dp + d] = e[d] + p[d];
         }
         for (int j = 0; j < nT; j++) {
             const float *p = m->pred_pos + (size_t)ms->target[j] * Dp;
-            for (int d = 0; d < Dp; d++) x[(size_t)(nC + j) * Dp + d] = pw->mask_token[d] + p[d];
+            for (int d = 0; d < Dp; d++)
+                x[(size_t)(nC + j) * Dp + d] = pw->mask_token[d] + p[d];
         }
     }
     for (int i = 0; i < s->pred_depth; i++)
         self_block_forward(a->pred_x[i + 1], &a->pred_acts[i], &pw->blocks[i], a->pred_x[i], NULL,
                            Bv, n, Dp, s->pred_heads);
-    for (int j = 0; j < nT; j++) a->tail_idx[j] = nC + j;
+    for (int j = 0; j < nT; j++)
+        a->tail_idx[j] = nC + j;
     gather_rows(a->pxt, a->pred_x[s->pred_depth], a->tail_idx, Bv, n, nT, Dp);
     layernorm_forward(a->pln, a->pln_mean, a->pln_rstd, a->pxt, pw->norm_w, pw->norm_b, Bv * nT,
                       Dp);
@@ -163,7 +170,7 @@ void context_forward(Model *m, const float *u_virt, const uint8_t *valid_virt,
 // target path: the EMA crosser on the full image, no gradient
 
 void target_forward(Model *m, const float *s_full, const float *u, const uint8_t *valid,
-                           const MaskSet *ms, int B) {
+                    const MaskSet *ms, int B) {
     const ModelShape *s = &m->cfg.shape;
     Acts *a = &m->a;
     const CrosserW *ew = &m->e.ctx;
@@ -195,14 +202,16 @@ void losses_forward(Model *m, ModelLoss *out, const MaskSet *ms, int B) {
     double pos = 0, neg = 0;
     for (int i = 0; i < B; i++) {
         pos += a->energy[i * K1];
-        for (int k = 1; k < K1; k++) neg += a->energy[i * K1 + k];
+        for (int k = 1; k < K1; k++)
+            neg += a->energy[i * K1 + k];
     }
     out->jepa = pos / B;
     out->energy_pos = pos / B;
     out->energy_neg = K1 > 1 ? neg / ((double)B * (K1 - 1)) : 0.0;
     out->nce = 0.0;
     float lambda = m->cfg.nce_weight;
-    for (int v = 0; v < B * K1; v++) a->denergy[v] = (v % K1 == 0) ? 1.0f / B : 0.0f;
+    for (int v = 0; v < B * K1; v++)
+        a->denergy[v] = (v % K1 == 0) ? 1.0f / B : 0.0f;
     if (K1 > 1) {
         nce_forward(a->nce_loss, a->nce_probs, a->energy, m->cfg.temperature, B, K1);
         double sum = 0;
@@ -273,7 +282,8 @@ static void context_backward(Model *m, const float *u_virt, const uint8_t *valid
     for (int v = 0; v < Bv; v++)
         for (int j = 0; j < nT; j++) {
             const float *dr = a->dpx + ((size_t)v * n + nC + j) * Dp;
-            for (int d = 0; d < Dp; d++) pg->mask_token[d] += dr[d];
+            for (int d = 0; d < Dp; d++)
+                pg->mask_token[d] += dr[d];
         }
     for (int v = 0; v < Bv; v++)
         memcpy(a->dpe + (size_t)v * nC * Dp, a->dpx + (size_t)v * n * Dp,
@@ -300,8 +310,8 @@ static void context_backward(Model *m, const float *u_virt, const uint8_t *valid
             memset(a->du_virt, 0, (size_t)Bv * L * Dt * sizeof(float));
             dinp = a->du_virt;
         }
-        linear_backward(dinp, cg->txt_proj_w, cg->txt_proj_b, a->dt, u_virt, cw->txt_proj_w,
-                        Bv * L, Dt, H);
+        linear_backward(dinp, cg->txt_proj_w, cg->txt_proj_b, a->dt, u_virt, cw->txt_proj_w, Bv * L,
+                        Dt, H);
         du_virt = a->du_virt;
     }
     announce(m, m->ranges.ctx_txt_proj, on_ready, ctx);
@@ -318,7 +328,8 @@ static void context_backward(Model *m, const float *u_virt, const uint8_t *valid
         memcpy(dst, a->dz + (size_t)i * K1 * zrow, zrow * sizeof(float));
         for (int k = 1; k < K1; k++) {
             const float *src = a->dz + ((size_t)i * K1 + k) * zrow;
-            for (size_t e = 0; e < zrow; e++) dst[e] += src[e];
+            for (size_t e = 0; e < zrow; e++)
+                dst[e] += src[e];
         }
     }
     memset(a->dzc0, 0, (size_t)B * zrow * sizeof(float));
@@ -352,8 +363,8 @@ static void encoders_backward(Model *m, const ModelBatch *batch, const MaskSet *
                             a->img_x[i], B, nC, De, s->img_heads);
         announce(m, m->ranges.img_blocks[i], on_ready, ctx);
     }
-    linear_backward(NULL, ig->patch_w, ig->patch_b, a->dimg, a->patches_c, iw->patch_w, B * nC,
-                    pp3, De);
+    linear_backward(NULL, ig->patch_w, ig->patch_b, a->dimg, a->patches_c, iw->patch_w, B * nC, pp3,
+                    De);
     announce(m, m->ranges.img_embed, on_ready, ctx);
 
     // text encoder
@@ -379,8 +390,8 @@ void model_forward_backward(Model *m, ModelLoss *out, const ModelBatch *batch, c
     Acts *a = &m->a;
     int B = batch->n;
     if (m->n_text != B) {
-        fprintf(stderr, "tijepa: %s:%d: model_encode_text must run on this batch first\n",
-                __FILE__, __LINE__);
+        fprintf(stderr, "tijepa: %s:%d: model_encode_text must run on this batch first\n", __FILE__,
+                __LINE__);
         exit(1);
     }
     if (m->K1 > 1 && (!pool || !pool->negatives)) {

@@ -793,16 +793,20 @@ static int save_with_size_limit(const char *dir, char *err, size_t err_len) {
     return rc;
 }
 
-static void test_failed_writes(void **state) {
+static void test_failed_write_readonly(void **state) {
     (void)state;
     char dir[600], path[700], err[CKPT_ERR_LEN], name[64];
-    // Read-only directory.
     path_in(dir, sizeof(dir), "ro");
     save_model(dir, 1, 1, 1);
     path_in(path, sizeof(path), "ro/step-00000001.h5");
     assert_int_equal(chmod(dir, 0555), 0);
-    assert_int_equal(run_in_child(save_as_unprivileged, dir, err, sizeof(err)), 1);
+    int rc = run_in_child(save_as_unprivileged, dir, err, sizeof(err));
     assert_int_equal(chmod(dir, 0755), 0);
+    if (rc == 2) {
+        print_message("running as root without the right to drop privileges: %s\n", err);
+        skip();
+    }
+    assert_int_equal(rc, 1);
     print_message("read-only directory: %s\n", err);
     assert_non_null(strstr(err, "Permission denied"));
     assert_non_null(strstr(err, "/ro/.step-00000002.h5.tmp-"));
@@ -811,7 +815,11 @@ static void test_failed_writes(void **state) {
     assert_string_equal(name, "step-00000001.h5\n");
     assert_int_equal(count_entries(dir, "."), 2);
     assert_int_equal(count_entries(dir, "step-"), 1);
+}
 
+static void test_failed_write_fsize(void **state) {
+    (void)state;
+    char dir[600], path[700], err[CKPT_ERR_LEN], name[64];
     // A file size limit (like a full disk) hit in the middle of the HDF5 write.
     path_in(dir, sizeof(dir), "fsize");
     save_model(dir, 1, 1, 1);
@@ -904,12 +912,19 @@ static void test_inspect_and_export(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip),         cmocka_unit_test(test_step_names),
-        cmocka_unit_test(test_content_validation), cmocka_unit_test(test_retention_and_latest),
-        cmocka_unit_test(test_find_latest),        cmocka_unit_test(test_missing_and_truncated),
-        cmocka_unit_test(test_wrong_format),       cmocka_unit_test(test_wrong_version),
-        cmocka_unit_test(test_shape_and_names),    cmocka_unit_test(test_flipped_bytes),
-        cmocka_unit_test(test_failed_writes),      cmocka_unit_test(test_inspect_and_export),
+        cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_step_names),
+        cmocka_unit_test(test_content_validation),
+        cmocka_unit_test(test_retention_and_latest),
+        cmocka_unit_test(test_find_latest),
+        cmocka_unit_test(test_missing_and_truncated),
+        cmocka_unit_test(test_wrong_format),
+        cmocka_unit_test(test_wrong_version),
+        cmocka_unit_test(test_shape_and_names),
+        cmocka_unit_test(test_flipped_bytes),
+        cmocka_unit_test(test_failed_write_readonly),
+        cmocka_unit_test(test_failed_write_fsize),
+        cmocka_unit_test(test_inspect_and_export),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
 }

@@ -57,7 +57,8 @@ static void test_parameter_table(void **state) {
     for (int i = 0; i < n; i++) {
         assert_int_equal(t[i].offset, expect); // contiguous, in order
         size_t numel = 1;
-        for (int d = 0; d < t[i].ndim; d++) numel *= (size_t)t[i].shape[d];
+        for (int d = 0; d < t[i].ndim; d++)
+            numel *= (size_t)t[i].shape[d];
         assert_int_equal(numel, t[i].numel);
         assert_int_equal(t[i].decay, t[i].ndim >= 2);
         expect += t[i].numel;
@@ -76,7 +77,8 @@ static void test_parameter_table(void **state) {
     m = tiny_model(MODE_SCRATCH, 0, 0, 2);
     assert_int_equal(model_trainable_offset(m), 0);
     t = model_tensors(m, NULL);
-    assert_int_equal(model_ema_offset(m), t[model_tensor_index(m, "img.patch_embed.weight")].offset);
+    assert_int_equal(model_ema_offset(m),
+                     t[model_tensor_index(m, "img.patch_embed.weight")].offset);
     model_free(m);
 }
 
@@ -111,7 +113,8 @@ static void test_masks(void **state) {
             assert_int_equal(seen[a.context[i]], 0); // C ∩ T = ∅
         }
         mask_sample(&b, &mc, grid, 3, (uint64_t)step + 1);
-        differs += a.n_target != b.n_target || memcmp(a.target, b.target, sizeof(int) * (size_t)a.n_target);
+        differs += a.n_target != b.n_target ||
+                   memcmp(a.target, b.target, sizeof(int) * (size_t)a.n_target);
     }
     assert_true(differs > 40);
     maskset_free(&a);
@@ -122,7 +125,8 @@ static void test_negatives_independent_of_split(void **state) {
     (void)state;
     int G = 16, K = 5, whole[16 * 5], part[16 * 5];
     negatives_sample(whole, G, K, 0, G, 11, 7);
-    for (int r = 0; r < 4; r++) negatives_sample(part + r * 4 * K, 4, K, r * 4, G, 11, 7);
+    for (int r = 0; r < 4; r++)
+        negatives_sample(part + r * 4 * K, 4, K, r * 4, G, 11, 7);
     assert_memory_equal(whole, part, sizeof(whole));
     for (int j = 0; j < G; j++)
         for (int k = 0; k < K; k++) {
@@ -141,7 +145,7 @@ static void test_schedules(void **state) {
     oc.warmup_steps = 10;
     oc.total_steps = 110;
     assert_float_equal(schedule_lr(&oc, 0), 1e-4 + 0.1 * 9e-4, 1e-9);
-    assert_float_equal(schedule_lr(&oc, 9), 1e-3, 1e-9);   // u = 10: cosine starts at lr
+    assert_float_equal(schedule_lr(&oc, 9), 1e-3, 1e-9);     // u = 10: cosine starts at lr
     assert_float_equal(schedule_lr(&oc, 59), 5.05e-4, 1e-8); // half way: mean of lr and final
     assert_float_equal(schedule_lr(&oc, 109), 1e-5, 1e-9);
     assert_float_equal(schedule_wd(&oc, 109), 0.4, 1e-6);
@@ -160,7 +164,8 @@ static void run_steps(Model *m, int steps, double *losses) {
     int *neg = malloc(sizeof(int) * B * (K + 1));
     Rng r;
     rng_init(&r, 5, 0, 0, 0);
-    for (int i = 0; i < B * 3 * S * S; i++) img[i] = rng_normal(&r);
+    for (int i = 0; i < B * 3 * S * S; i++)
+        img[i] = rng_normal(&r);
     for (int i = 0; i < B * L; i++) {
         valid[i] = (i % L) < 3 + (i / L) % 5;
         tok[i] = valid[i] ? 5 + (int)(rng_next(&r) % 1000) : 0;
@@ -204,7 +209,8 @@ static void test_determinism(void **state) {
         assert_memory_equal(la, lb, sizeof(la));
         assert_memory_equal(model_params(a), model_params(b), model_num_params(a) * sizeof(float));
         assert_memory_equal(model_ema(a), model_ema(b), model_ema_count(a) * sizeof(float));
-        assert_memory_equal(model_adam_v(a), model_adam_v(b), model_trainable_count(a) * sizeof(float));
+        assert_memory_equal(model_adam_v(a), model_adam_v(b),
+                            model_trainable_count(a) * sizeof(float));
         // another seed gives other weights
         model_init_weights(b, 43);
         assert_memory_not_equal(model_params(a), model_params(b), 4096);

@@ -20,13 +20,20 @@ int main(int argc, char **argv) {
     int threads = 1, steps = 20, batch = 0, K = 4;
     float nce = 1.0f;
     for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--preset")) preset = argv[i + 1];
-        else if (!strcmp(argv[i], "--mode")) mode = argv[i + 1];
-        else if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--steps")) steps = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--batch")) batch = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--nce")) nce = strtof(argv[i + 1], NULL);
-        else if (!strcmp(argv[i], "--negatives")) K = atoi(argv[i + 1]);
+        if (!strcmp(argv[i], "--preset"))
+            preset = argv[i + 1];
+        else if (!strcmp(argv[i], "--mode"))
+            mode = argv[i + 1];
+        else if (!strcmp(argv[i], "--threads"))
+            threads = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--steps"))
+            steps = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--batch"))
+            batch = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--nce"))
+            nce = strtof(argv[i + 1], NULL);
+        else if (!strcmp(argv[i], "--negatives"))
+            K = atoi(argv[i + 1]);
         else {
             fprintf(stderr, "bench_step: unknown option %s\n", argv[i]);
             return 2;
@@ -50,14 +57,16 @@ int main(int argc, char **argv) {
         return 1;
     }
     model_init_weights(m, 0);
-    int B = cfg.local_batch, S = cfg.shape.image_size, L = cfg.shape.txt_len, grid = S / cfg.shape.patch;
+    int B = cfg.local_batch, S = cfg.shape.image_size, L = cfg.shape.txt_len,
+        grid = S / cfg.shape.patch;
     float *img = malloc(sizeof(float) * (size_t)B * 3 * S * S);
     int32_t *tok = malloc(sizeof(int32_t) * (size_t)B * L);
     uint8_t *valid = malloc((size_t)B * L);
     int *neg = malloc(sizeof(int) * (size_t)B * (K + 1));
     Rng r;
     rng_init(&r, 1, 0, 0, 0);
-    for (size_t i = 0; i < (size_t)B * 3 * S * S; i++) img[i] = rng_normal(&r);
+    for (size_t i = 0; i < (size_t)B * 3 * S * S; i++)
+        img[i] = rng_normal(&r);
     for (int i = 0; i < B * L; i++) {
         valid[i] = (i % L) < L / 2;
         tok[i] = valid[i] ? 5 + (int)(rng_next(&r) % (uint64_t)(cfg.shape.vocab - 5)) : 0;

@@ -11,7 +11,7 @@
 
 #include "model.h"
 
-#define H5_OK(x)                                                                                 \
+#define H5_OK(x)                                                                                   \
     do {                                                                                           \
         if ((x) < 0) {                                                                             \
             fprintf(stderr, "%s:%d: HDF5 call failed: %s\n", __FILE__, __LINE__, #x);              \
@@ -22,7 +22,8 @@
 static void write_array(hid_t file, const char *path, hid_t type, const void *data, int ndim,
                         const int *shape) {
     hsize_t dims[4];
-    for (int i = 0; i < ndim; i++) dims[i] = (hsize_t)shape[i];
+    for (int i = 0; i < ndim; i++)
+        dims[i] = (hsize_t)shape[i];
     hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
     H5_OK(H5Pset_create_intermediate_group(lcpl, 1));
     hid_t space = ndim ? H5Screate_simple(ndim, dims, NULL) : H5Screate(H5S_SCALAR);
@@ -80,8 +81,9 @@ static void write_tensors(hid_t file, const char *group, const Model *m, const f
 
 int main(int argc, char **argv) {
     if (argc < 2) {
-        fprintf(stderr, "usage: %s OUT.h5 [--mode paper|scratch] [--nce W] [--negatives K] "
-                        "[--batch B] [--steps N] [--txt-dim D] [--clip C] [--seed S]\n",
+        fprintf(stderr,
+                "usage: %s OUT.h5 [--mode paper|scratch] [--nce W] [--negatives K] "
+                "[--batch B] [--steps N] [--txt-dim D] [--clip C] [--seed S]\n",
                 argv[0]);
         return 2;
     }
@@ -91,14 +93,22 @@ int main(int argc, char **argv) {
     unsigned long seed = 7;
     for (int i = 2; i + 1 < argc; i += 2) {
         const char *k = argv[i], *v = argv[i + 1];
-        if (!strcmp(k, "--mode")) mode = v;
-        else if (!strcmp(k, "--nce")) nce = strtof(v, NULL);
-        else if (!strcmp(k, "--negatives")) K = atoi(v);
-        else if (!strcmp(k, "--batch")) B = atoi(v);
-        else if (!strcmp(k, "--steps")) steps = atoi(v);
-        else if (!strcmp(k, "--txt-dim")) txt_dim = atoi(v);
-        else if (!strcmp(k, "--clip")) clip = strtof(v, NULL);
-        else if (!strcmp(k, "--seed")) seed = strtoul(v, NULL, 10);
+        if (!strcmp(k, "--mode"))
+            mode = v;
+        else if (!strcmp(k, "--nce"))
+            nce = strtof(v, NULL);
+        else if (!strcmp(k, "--negatives"))
+            K = atoi(v);
+        else if (!strcmp(k, "--batch"))
+            B = atoi(v);
+        else if (!strcmp(k, "--steps"))
+            steps = atoi(v);
+        else if (!strcmp(k, "--txt-dim"))
+            txt_dim = atoi(v);
+        else if (!strcmp(k, "--clip"))
+            clip = strtof(v, NULL);
+        else if (!strcmp(k, "--seed"))
+            seed = strtoul(v, NULL, 10);
         else {
             fprintf(stderr, "%s: unknown option %s\n", argv[0], k);
             return 2;
@@ -129,14 +139,16 @@ int main(int argc, char **argv) {
         for (int i = 0; i < n; i++) {
             Rng r;
             rng_init(&r, seed, 99, (uint64_t)i, 0);
-            for (size_t j = 0; j < t[i].numel; j++) p[t[i].offset + j] += 0.05f * rng_normal(&r);
+            for (size_t j = 0; j < t[i].numel; j++)
+                p[t[i].offset + j] += 0.05f * rng_normal(&r);
         }
         // the EMA copies start slightly different from the online tensors
         float *e = model_ema(m);
         memcpy(e, p + model_ema_offset(m), model_ema_count(m) * sizeof(float));
         Rng r;
         rng_init(&r, seed, 98, 0, 0);
-        for (size_t j = 0; j < model_ema_count(m); j++) e[j] += 0.01f * rng_normal(&r);
+        for (size_t j = 0; j < model_ema_count(m); j++)
+            e[j] += 0.01f * rng_normal(&r);
     }
 
     const ModelShape *s = &cfg.shape;
@@ -146,7 +158,8 @@ int main(int argc, char **argv) {
     uint8_t *valid = malloc((size_t)B * L);
     Rng r;
     rng_init(&r, seed, 97, 0, 0);
-    for (long i = 0; i < (long)B * 3 * S * S; i++) images[i] = rng_normal(&r);
+    for (long i = 0; i < (long)B * 3 * S * S; i++)
+        images[i] = rng_normal(&r);
     for (int b = 0; b < B; b++) {
         int len = 2 + (int)(rng_next(&r) % (uint64_t)(L - 1)); // 2..L valid tokens
         for (int l = 0; l < L; l++) {
@@ -169,16 +182,34 @@ int main(int argc, char **argv) {
     hid_t file = H5Fcreate(out, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     H5_OK(file);
     attr_string(file, "mode", mode);
-    long ints[] = {s->image_size, s->patch, s->img_dim, s->img_depth, s->img_heads, s->txt_dim,
-                   s->txt_depth, s->txt_heads, s->txt_len, s->vocab, s->cross_dim, s->cross_depth,
-                   s->cross_heads, s->pred_dim, s->pred_depth, s->pred_heads, B, cfg.negatives,
-                   oc.warmup_steps, oc.total_steps, steps};
-    const char *int_names[] = {"image_size", "patch", "img_dim", "img_depth", "img_heads",
-                               "txt_dim", "txt_depth", "txt_heads", "txt_len", "vocab",
-                               "cross_dim", "cross_depth", "cross_heads", "pred_dim",
-                               "pred_depth", "pred_heads", "batch", "negatives", "warmup_steps",
-                               "total_steps", "n_steps"};
-    for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) attr_long(file, int_names[i], ints[i]);
+    long ints[] = {s->image_size,
+                   s->patch,
+                   s->img_dim,
+                   s->img_depth,
+                   s->img_heads,
+                   s->txt_dim,
+                   s->txt_depth,
+                   s->txt_heads,
+                   s->txt_len,
+                   s->vocab,
+                   s->cross_dim,
+                   s->cross_depth,
+                   s->cross_heads,
+                   s->pred_dim,
+                   s->pred_depth,
+                   s->pred_heads,
+                   B,
+                   cfg.negatives,
+                   oc.warmup_steps,
+                   oc.total_steps,
+                   steps};
+    const char *int_names[] = {
+        "image_size",   "patch",       "img_dim",    "img_depth",  "img_heads", "txt_dim",
+        "txt_depth",    "txt_heads",   "txt_len",    "vocab",      "cross_dim", "cross_depth",
+        "cross_heads",  "pred_dim",    "pred_depth", "pred_heads", "batch",     "negatives",
+        "warmup_steps", "total_steps", "n_steps"};
+    for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++)
+        attr_long(file, int_names[i], ints[i]);
     attr_double(file, "nce_weight", cfg.nce_weight);
     attr_double(file, "temperature", cfg.temperature);
     attr_double(file, "lr", oc.lr);
