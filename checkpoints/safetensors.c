@@ -295,6 +295,10 @@ int st_open(StFile *f, const char *path, char *err, size_t err_len) {
         ckpt_errf(err, err_len, "cannot open safetensors file %s: %s", path, strerror(errno));
         goto fail;
     }
+    if (!S_ISREG(st.st_mode)) {
+        ckpt_errf(err, err_len, "safetensors %s is not a regular file", path);
+        goto fail;
+    }
     uint64_t file_size = (uint64_t)st.st_size;
     uint8_t len_bytes[8];
     if (file_size < 8 || read_exact(f->fd, len_bytes, 8, 0) < 0) {

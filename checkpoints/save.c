@@ -77,7 +77,9 @@ static void chunk_shape(int ndim, const hsize_t *dims, size_t elem_size, hsize_t
     }
 }
 
-// One chunked, Fletcher-32-checked dataset named name under loc, written from data.
+// One chunked, Fletcher-32-checked dataset named name under loc, written from data. The same
+// content always gives the same bytes: no object timestamps, and the padding of edge chunks is
+// the fill value (zero) rather than whatever HDF5's chunk buffer held.
 static int write_dataset(hid_t loc, const char *name, int ndim, const int64_t *shape,
                          hid_t file_type, hid_t mem_type, size_t elem_size, const void *data) {
     hsize_t dims[CKPT_MAX_DIMS], chunk[CKPT_MAX_DIMS];
@@ -89,7 +91,8 @@ static int write_dataset(hid_t loc, const char *name, int ndim, const int64_t *s
     hid_t dset = -1;
     int rc = -1;
     if (H5OK(space) && H5OK(dcpl) && H5OK(H5Pset_chunk(dcpl, ndim, chunk)) &&
-        H5OK(H5Pset_fletcher32(dcpl)) && H5OK(H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER)) &&
+        H5OK(H5Pset_fletcher32(dcpl)) && H5OK(H5Pset_fill_time(dcpl, H5D_FILL_TIME_ALLOC)) &&
+        H5OK(H5Pset_obj_track_times(dcpl, 0)) &&
         H5OK(dset = H5Dcreate2(loc, name, file_type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT)) &&
         H5OK(H5Dwrite(dset, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data)))
         rc = 0;
@@ -157,7 +160,8 @@ static hid_t open_or_create_group(hid_t file, const char *path) {
     hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE);
     hid_t group = -1;
     if (H5OK(gcpl) &&
-        H5OK(H5Pset_link_creation_order(gcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED)))
+        H5OK(H5Pset_link_creation_order(gcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED)) &&
+        H5OK(H5Pset_obj_track_times(gcpl, 0)))
         H5OK(group = H5Gcreate2(file, path, H5P_DEFAULT, gcpl, H5P_DEFAULT));
     if (gcpl >= 0) H5Pclose(gcpl);
     return group;
@@ -173,7 +177,8 @@ static int write_file(const char *tmp, int64_t step, const CkptContent *c, char 
     // so a flipped byte anywhere is detected, not only in tensor data.
     if (fapl < 0 || fcpl < 0 || H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0 ||
         H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_V110) < 0 ||
-        H5Pset_link_creation_order(fcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED) < 0) {
+        H5Pset_link_creation_order(fcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED) < 0 ||
+        H5Pset_obj_track_times(fcpl, 0) < 0) {
         ckpt_h5_fail(err, err_len, "%s:%d: cannot set up HDF5 properties", __FILE__, __LINE__);
         goto done;
     }

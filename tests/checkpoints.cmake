@@ -15,3 +15,5 @@ add_test(NAME safetensors_pypi
 set_tests_properties(ckpt_h5py safetensors_pypi PROPERTIES TIMEOUT 120 LABELS "checkpoints;python")
 tj_add_unit_test(test_cmd_ckpt SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_cmd_ckpt.c
                  LIBS tj_launch LABELS checkpoints)
+set_tests_properties(test_checkpoint PROPERTIES ENVIRONMENT
+                     "LSAN_OPTIONS=suppressions=${CMAKE_CURRENT_SOURCE_DIR}/lsan_hdf5.supp")

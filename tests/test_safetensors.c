@@ -241,6 +241,9 @@ static void test_errors(void **state) {
     assert_int_equal(st_open(&f, path, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "No such file"));
 
+    assert_int_equal(st_open(&f, dir, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "not a regular file"));
+
     // Too short for the length field.
     path_of(path, sizeof(path), "short.safetensors");
     FILE *fp = fopen(path, "wb");
