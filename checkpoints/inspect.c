@@ -128,7 +128,7 @@ int ckpt_inspect(const char *path, FILE *out, char *err, size_t err_len) {
         for (const char *line = config; *line;) {
             const char *end = strchr(line, '\n');
             int len = end ? (int)(end - line) : (int)strlen(line);
-            fprintf(out, "  %.*s\n", len, line);
+            fprintf(out, "%s%.*s\n", len ? "  " : "", len, line);
             line += len + (end ? 1 : 0);
         }
     }
