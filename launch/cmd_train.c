@@ -89,6 +89,18 @@ static Tokenizer *load_tokenizer(Trainer *t) {
     return tok;
 }
 
+// SLURM job and node list, when the run is a SLURM job (provenance for a checkpoint).
+static int set_provenance(CkptContent *c, char *err, size_t errlen) {
+    const char *vars[][2] = {{"SLURM_JOB_ID", "slurm_job_id"},
+                             {"SLURM_JOB_NODELIST", "slurm_nodelist"},
+                             {"SLURM_RESTART_COUNT", "slurm_restart_count"}};
+    for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+        const char *v = getenv(vars[i][0]);
+        if (v && ckpt_set_str(c, vars[i][1], v, err, errlen)) return -1;
+    }
+    return 0;
+}
+
 // Checkpoint of the current state at `step` (the number of updates done), by rank 0.
 static void save_checkpoint(Trainer *t, long step) {
     char err[CKPT_ERR_LEN];
@@ -117,6 +129,7 @@ static void save_checkpoint(Trainer *t, long step) {
             ckpt_add_blob(&c, "data_cursor", t->d->world, STREAM_CURSOR_WORDS, all, err,
                           sizeof(err)) ||
             ckpt_add_blob(&c, "rng", 1, 2, rng_state, err, sizeof(err)) ||
+            set_provenance(&c, err, sizeof(err)) ||
             ckpt_save(dir, step, &c, t->rs.keep_last, err, sizeof(err))) {
             fprintf(stderr, "tijepa: checkpoint at step %ld failed: %s\n", step, err);
             failed = 1;
@@ -233,6 +246,9 @@ static void setup(Trainer *t, int argc, char **argv, const char **resume) {
     config_set(t->cfg, "provenance", "version", TIJEPA_VERSION);
     if (job) config_set(t->cfg, "provenance", "slurm_job_id", job);
     if (nodes) config_set(t->cfg, "provenance", "slurm_nodelist", nodes);
+    char host[64];
+    snprintf(host, sizeof(host), "%s", t->d->hostname);
+    config_set(t->cfg, "provenance", "rank0_host", host);
 
     rs->model.local_batch = t->local_batch;
     t->m = model_new(&rs->model, err, sizeof(err));
