@@ -246,9 +246,7 @@ static void setup(Trainer *t, int argc, char **argv, const char **resume) {
     config_set(t->cfg, "provenance", "version", TIJEPA_VERSION);
     if (job) config_set(t->cfg, "provenance", "slurm_job_id", job);
     if (nodes) config_set(t->cfg, "provenance", "slurm_nodelist", nodes);
-    char host[64];
-    snprintf(host, sizeof(host), "%s", t->d->hostname);
-    config_set(t->cfg, "provenance", "rank0_host", host);
+    config_set(t->cfg, "provenance", "rank0_host", t->d->hostname);
 
     rs->model.local_batch = t->local_batch;
     t->m = model_new(&rs->model, err, sizeof(err));
