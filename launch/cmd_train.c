@@ -188,18 +188,37 @@ static void resume_from(Trainer *t, const char *spec, StreamCursor *cursor, int 
     if (t->d->rank == 0) printf("resume: %s (step %ld)\n", path, (long)step);
 }
 
-static void write_metrics(Trainer *t, long step, const double *v, double lr, double wd, double ema,
-                          double gnorm, double sps, double comm_ms, double wait_ms,
+// Per-step figures reduced across ranks (means), in the order of the JSON fields.
+typedef struct {
+    double loss, jepa, nce, energy_pos, energy_neg, pred_std;
+    double data_wait_ms, comm_exposed_ms, buckets_overlapped, skipped_samples;
+} StepMetrics;
+#define STEP_METRICS_N (int)(sizeof(StepMetrics) / sizeof(double))
+
+// Window averages of the timing fields, next to the last step's losses.
+typedef struct {
+    double data_wait_ms, comm_exposed_ms;
+    long steps;
+    double start;
+} Window;
+
+static void write_metrics(Trainer *t, long step, const StepMetrics *v, const Window *w, double lr,
+                          double wd, double ema, double gnorm, double sps, int n_buckets,
                           double elapsed) {
     if (!t->metrics) return;
-    fprintf(
-        t->metrics,
-        "{\"step\": %ld, \"loss\": %.7g, \"jepa\": %.7g, \"nce\": %.7g, \"energy_pos\": %.7g, "
-        "\"energy_neg\": %.7g, \"energy_gap\": %.7g, \"pred_std\": %.7g, \"lr\": %.7g, "
-        "\"wd\": %.7g, \"ema\": %.7g, \"grad_norm\": %.7g, \"samples_per_s\": %.2f, "
-        "\"comm_exposed_ms\": %.3f, \"data_wait_ms\": %.3f, \"bad_steps\": %ld, \"time\": %.3f}\n",
-        step, v[0], v[1], v[2], v[3], v[4], v[4] - v[3], v[5], lr, wd, ema, gnorm, sps, comm_ms,
-        wait_ms, t->bad_total, elapsed);
+    double step_ms = t->rs.global_batch / (sps > 0 ? sps : 1) * 1e3;
+    fprintf(t->metrics,
+            "{\"step\": %ld, \"loss\": %.7g, \"jepa\": %.7g, \"nce\": %.7g, "
+            "\"energy_pos\": %.7g, \"energy_neg\": %.7g, \"energy_gap\": %.7g, "
+            "\"pred_std\": %.7g, \"lr\": %.7g, \"wd\": %.7g, \"ema\": %.7g, "
+            "\"grad_norm\": %.7g, \"samples_per_s\": %.2f, \"step_ms\": %.3f, "
+            "\"comm_exposed_ms\": %.3f, \"data_wait_ms\": %.3f, \"buckets\": %d, "
+            "\"buckets_started_in_backward\": %.0f, \"skipped_samples\": %.0f, "
+            "\"bad_steps\": %ld, \"time\": %.3f}\n",
+            step, v->loss, v->jepa, v->nce, v->energy_pos, v->energy_neg,
+            v->energy_neg - v->energy_pos, v->pred_std, lr, wd, ema, gnorm, sps, step_ms,
+            w->comm_exposed_ms / w->steps, w->data_wait_ms / w->steps, n_buckets,
+            v->buckets_overlapped, v->skipped_samples, t->bad_total, elapsed);
     fflush(t->metrics);
 }
 
@@ -347,8 +366,8 @@ int cmd_train(int argc, char **argv) {
     const ModelShape *s = &rs->model.shape;
     int K = t.m ? (rs->model.nce_weight > 0 ? rs->model.negatives : 0) : 0;
     size_t row = (size_t)s->txt_len * s->txt_dim;
-    double t0 = dist_time(), window_start = t0, wait_sum = 0, comm_sum = 0;
-    long window_steps = 0;
+    double t0 = dist_time();
+    Window win = {0, 0, 0, t0};
     int exit_code = TJ_EXIT_OK;
     char err[2048];
     for (long step = t.start_step; step < rs->steps; step++) {
@@ -376,11 +395,19 @@ int cmd_train(int argc, char **argv) {
         buckets_stats(t.buckets, &bs);
 
         // metrics: means over ranks (every rank holds the same number of samples)
-        double v[8] = {loss.loss,       loss.jepa,     loss.nce, loss.energy_pos,
-                       loss.energy_neg, loss.pred_std, wait_ms,  bs.exposed_s * 1e3};
-        dist_mean_doubles(t.d, v, 8);
+        StepMetrics v = {loss.loss,
+                         loss.jepa,
+                         loss.nce,
+                         loss.energy_pos,
+                         loss.energy_neg,
+                         loss.pred_std,
+                         wait_ms,
+                         bs.exposed_s * 1e3,
+                         bs.started_before_wait,
+                         (double)stream_counters_skipped(&b->counters)};
+        dist_mean_doubles(t.d, (double *)&v, STEP_METRICS_N);
         double gnorm = grad_norm(t.m); // identical on every rank after the allreduce
-        int finite = isfinite(v[0]) && isfinite(gnorm);
+        int finite = isfinite(v.loss) && isfinite(gnorm);
         if (finite) {
             optim_step(t.m, &rs->optim, step);
             t.bad_in_row = 0;
@@ -390,35 +417,33 @@ int cmd_train(int argc, char **argv) {
                 dist_abort(t.d,
                            "step %ld: %d non-finite steps in a row (loss %g, grad norm %g); "
                            "lower optim.lr or set optim.clip_grad",
-                           step, t.bad_in_row, v[0], gnorm);
+                           step, t.bad_in_row, v.loss, gnorm);
             if (t.d->rank == 0)
                 fprintf(stderr, "tijepa: step %ld: non-finite loss or gradient, update skipped\n",
                         step);
         }
-        wait_sum += v[6];
-        comm_sum += v[7];
-        window_steps++;
+        win.data_wait_ms += v.data_wait_ms;
+        win.comm_exposed_ms += v.comm_exposed_ms;
+        win.steps++;
         long done = step + 1;
         if (rs->check_every > 0 && done % rs->check_every == 0 &&
             dist_check_replicas(t.d, model_params(t.m), model_num_params(t.m), done))
             dist_abort(t.d, "step %ld: the model replicas diverged across ranks", done);
         if (done % rs->log_every == 0 || done == rs->steps) {
             double now = dist_time();
-            double sps = window_steps * rs->global_batch / (now - window_start);
+            double sps = win.steps * rs->global_batch / (now - win.start);
             if (t.d->rank == 0) {
-                write_metrics(&t, done, v, schedule_lr(&rs->optim, step),
+                write_metrics(&t, done, &v, &win, schedule_lr(&rs->optim, step),
                               schedule_wd(&rs->optim, step), schedule_ema(&rs->optim, step), gnorm,
-                              sps, comm_sum / window_steps, wait_sum / window_steps, now - t0);
+                              sps, bs.n_buckets, now - t0);
                 double eta = (rs->steps - done) * rs->global_batch / (sps > 0 ? sps : 1);
                 printf("step %6ld/%d  loss %.4f  jepa %.4f  nce %.4f  gap %+.4f  %.1f samples/s  "
                        "ETA %02d:%02d:%02d\n",
-                       done, rs->steps, v[0], v[1], v[2], v[4] - v[3], sps, (int)(eta / 3600),
-                       (int)(eta / 60) % 60, (int)eta % 60);
+                       done, rs->steps, v.loss, v.jepa, v.nce, v.energy_neg - v.energy_pos, sps,
+                       (int)(eta / 3600), (int)(eta / 60) % 60, (int)eta % 60);
                 fflush(stdout);
             }
-            window_start = now;
-            window_steps = 0;
-            wait_sum = comm_sum = 0;
+            win = (Window){0, 0, 0, now};
         }
         int stop = dist_any(t.d, stop_requested);
         int pause = rs->stop_after > 0 && done == rs->stop_after;
