@@ -418,6 +418,9 @@ def _attr(value):
 
 
 def read_config(f):
+    missing = [k for k in ("mode",) + INT_KEYS + FLOAT_KEYS if k not in f.attrs]
+    if missing:
+        raise KeyError("root attributes missing: %s" % ", ".join(missing))
     cfg = {"mode": _attr(f.attrs["mode"])}
     if cfg["mode"] not in ("paper", "scratch"):
         raise ValueError("mode must be paper or scratch, got %r" % cfg["mode"])
@@ -425,6 +428,8 @@ def read_config(f):
         cfg[k] = int(_attr(f.attrs[k]))
     for k in FLOAT_KEYS:
         cfg[k] = float(_attr(f.attrs[k]))
+    if cfg["total_steps"] < 1 or cfg["n_steps"] < 1:
+        raise ValueError("total_steps and n_steps must be >= 1")
     return cfg
 
 
@@ -444,19 +449,23 @@ def read_case(path):
     """Everything the reference needs from an exchange file, plus the C outputs if present:
     case["c"] = {"steps": [...], "grads", "params", "ema"} (entries missing when absent)."""
     with h5py.File(path, "r") as f:
+        def need(name):  # a required dataset or group, named in full when absent
+            if name not in f:
+                raise KeyError("/%s is missing" % name)
+            return f[name]
         cfg = read_config(f)
-        case = {"config": cfg, "params": read_group(f["init/params"]),
-                "ema": read_group(f["init/ema"]) if "init/ema" in f else {},
-                "inputs": {k: f["inputs"][k][()] for k in ("images", "tokens", "valid")},
+        case = {"config": cfg, "params": read_group(need("init/params")),
+                "ema": read_group(need("init/ema")),
+                "inputs": {k: need("inputs/" + k)[()] for k in ("images", "tokens", "valid")},
                 "steps": [], "c": {"steps": []}}
         for t in range(cfg["n_steps"]):
-            g = f["steps/%d" % t]
-            step = {"context": g["context"][()], "target": g["target"][()]}
+            g = "steps/%d/" % t
+            step = {"context": need(g + "context")[()], "target": need(g + "target")[()]}
             if nce_enabled(cfg):
-                step["negatives"] = g["negatives"][()]
+                step["negatives"] = need(g + "negatives")[()]
             case["steps"].append(step)
-            case["c"]["steps"].append({k: read_scalar(g[k]) for k in ("loss", "jepa", "nce")
-                                       if k in g})
+            case["c"]["steps"].append({k: read_scalar(f[g + k]) for k in ("loss", "jepa", "nce")
+                                       if g + k in f})
         for key, where in (("grads", "grads"), ("params", "final/params"), ("ema", "final/ema")):
             if where in f:
                 case["c"][key] = read_group(f[where])
