@@ -12,10 +12,12 @@
 #include "model.h"
 
 #define SOFTMAX_PARALLEL_MIN 16384L
+// Below this many multiply-adds per sgemm pass, a thread team costs more than it saves.
+#define HEADS_PARALLEL_MIN 65536L
 
 typedef struct {
-    float *out, *probs;             // forward outputs
-    float *dq, *dk, *dv, *scratch;  // backward outputs and workspace
+    float *out, *probs;            // forward outputs
+    float *dq, *dk, *dv, *scratch; // backward outputs and workspace
     const float *q, *k, *v, *dout, *probs_in;
     const uint8_t *key_valid;
     int B, Nq, Nk, D, heads, head_dim, q_stride, kv_stride;
@@ -43,14 +45,17 @@ static size_t probs_offset(const attention_args *a, int b, int h) {
 static void for_each_head(head_fn fn, const attention_args *a) {
     int items = a->B * a->heads;
     int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
-    if (threads > 1 && items >= threads) {
+    long work = (long)items * a->Nq * a->Nk * a->head_dim;
+    if (threads > 1 && items >= threads && work >= HEADS_PARALLEL_MIN) {
         int blas_threads = openblas_get_num_threads();
         if (blas_threads != 1) openblas_set_num_threads(1);
 #pragma omp parallel for schedule(static)
-        for (int it = 0; it < items; it++) fn(a, it / a->heads, it % a->heads, 0);
+        for (int it = 0; it < items; it++)
+            fn(a, it / a->heads, it % a->heads, 0);
         if (blas_threads != 1) openblas_set_num_threads(blas_threads);
     } else {
-        for (int it = 0; it < items; it++) fn(a, it / a->heads, it % a->heads, threads > 1);
+        for (int it = 0; it < items; it++)
+            fn(a, it / a->heads, it % a->heads, threads > 1);
     }
 }
 
@@ -72,12 +77,14 @@ static void masked_softmax_row(float *p, const uint8_t *valid, int Nk) {
     }
     if (!any) return;
     float inv = 1.0f / sum;
-    for (int j = 0; j < Nk; j++) p[j] *= inv;
+    for (int j = 0; j < Nk; j++)
+        p[j] *= inv;
 }
 
 static void masked_softmax_rows(float *p, const uint8_t *valid, int Nq, int Nk, int parallel) {
 #pragma omp parallel for schedule(static) if (parallel && (long)Nq * Nk > SOFTMAX_PARALLEL_MIN)
-    for (int i = 0; i < Nq; i++) masked_softmax_row(p + (size_t)i * Nk, valid, Nk);
+    for (int i = 0; i < Nq; i++)
+        masked_softmax_row(p + (size_t)i * Nk, valid, Nk);
 }
 
 // P = softmax(scale·Q·Kᵀ) [Nq,Nk]; O = P·V written into out's head slice.
@@ -118,7 +125,8 @@ void attention_forward(float *out, float *probs, const float *q, const float *k,
                        int q_stride, int kv_stride) {
     if (B <= 0 || Nq <= 0 || heads <= 0) return;
     if (Nk <= 0) { // no keys at all: every query is fully masked
-        for (size_t i = 0; i < (size_t)B * Nq * D; i++) out[i] = 0.0f;
+        for (size_t i = 0; i < (size_t)B * Nq * D; i++)
+            out[i] = 0.0f;
         return;
     }
     attention_args a = make_args(q, k, v, B, Nq, Nk, D, heads, q_stride, kv_stride);
@@ -135,8 +143,10 @@ static void softmax_backward_rows(float *ds, const float *p, int Nq, int Nk, int
         float *row = ds + (size_t)i * Nk;
         const float *prow = p + (size_t)i * Nk;
         float dot = 0.0f;
-        for (int j = 0; j < Nk; j++) dot += row[j] * prow[j];
-        for (int j = 0; j < Nk; j++) row[j] = prow[j] * (row[j] - dot);
+        for (int j = 0; j < Nk; j++)
+            dot += row[j] * prow[j];
+        for (int j = 0; j < Nk; j++)
+            row[j] = prow[j] * (row[j] - dot);
     }
 }
 
@@ -164,8 +174,8 @@ static void backward_head(const attention_args *a, int b, int h, int parallel_ro
 
 // dq/dk/dv accumulate at the strides of q/k/v (NULL = skipped); scratch [B,heads,Nq,Nk].
 void attention_backward(float *dq, float *dk, float *dv, float *scratch, const float *dout,
-                        const float *q, const float *k, const float *v, const float *probs,
-                        int B, int Nq, int Nk, int D, int heads, int q_stride, int kv_stride) {
+                        const float *q, const float *k, const float *v, const float *probs, int B,
+                        int Nq, int Nk, int D, int heads, int q_stride, int kv_stride) {
     if (B <= 0 || Nq <= 0 || Nk <= 0 || heads <= 0) return;
     attention_args a = make_args(q, k, v, B, Nq, Nk, D, heads, q_stride, kv_stride);
     a.dq = dq;

@@ -20,9 +20,10 @@ void patchify(float *out, const float *img, int B, int C, int H, int W, int p) {
         float *dst = out + (size_t)t * patch_len;
         for (int ch = 0; ch < C; ch++)
             for (int i = 0; i < p; i++) {
-                const float *src = img + (((size_t)b * C + ch) * H + (size_t)r * p + i) * W +
-                                   (size_t)c * p;
-                for (int j = 0; j < p; j++) *dst++ = src[j];
+                const float *src =
+                    img + (((size_t)b * C + ch) * H + (size_t)r * p + i) * W + (size_t)c * p;
+                for (int j = 0; j < p; j++)
+                    *dst++ = src[j];
             }
     }
 }
@@ -36,25 +37,27 @@ void embedding_forward(float *out, const int32_t *ids, const float *wte, const f
         const float *tok = wte + (size_t)ids[t] * D;
         const float *pos = wpe ? wpe + (size_t)(t % L) * D : NULL;
         float *dst = out + (size_t)t * D;
-        for (int d = 0; d < D; d++) dst[d] = pos ? tok[d] + pos[d] : tok[d];
+        for (int d = 0; d < D; d++)
+            dst[d] = pos ? tok[d] + pos[d] : tok[d];
     }
 }
 
 // dwte[ids[b,l]] += dout[b,l]; dwpe[l] += dout[b,l]. Columns [d0, d0+width) only.
 static void embedding_backward_columns(float *dwte, float *dwpe, const float *dout,
-                                       const int32_t *ids, int B, int L, int D, int d0,
-                                       int width) {
+                                       const int32_t *ids, int B, int L, int D, int d0, int width) {
     for (int b = 0; b < B; b++)
         for (int l = 0; l < L; l++) {
             size_t t = (size_t)b * L + l;
             const float *g = dout + t * D + d0;
             if (dwte) {
                 float *dst = dwte + (size_t)ids[t] * D + d0;
-                for (int d = 0; d < width; d++) dst[d] += g[d];
+                for (int d = 0; d < width; d++)
+                    dst[d] += g[d];
             }
             if (dwpe) {
                 float *dst = dwpe + (size_t)l * D + d0;
-                for (int d = 0; d < width; d++) dst[d] += g[d];
+                for (int d = 0; d < width; d++)
+                    dst[d] += g[d];
             }
         }
 }

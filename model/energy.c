@@ -20,7 +20,8 @@ void energy_forward(float *energy, const float *pred, const float *target, int B
     for (int b = 0; b < B; b++) {
         const float *p = pred + (size_t)b * len, *t = target + (size_t)b * len;
         double sum = 0.0;
-        for (size_t i = 0; i < len; i++) sum += smooth_l1(p[i] - t[i]);
+        for (size_t i = 0; i < len; i++)
+            sum += smooth_l1(p[i] - t[i]);
         energy[b] = len ? (float)(sum / (double)len) : 0.0f;
     }
 }
@@ -47,9 +48,11 @@ void nce_forward(float *loss, float *probs, const float *energy, float tau, int 
     for (int b = 0; b < B; b++) {
         const float *e = energy + (size_t)b * K1;
         double max = -e[0] / (double)tau;
-        for (int k = 1; k < K1; k++) max = fmax(max, -e[k] / (double)tau);
+        for (int k = 1; k < K1; k++)
+            max = fmax(max, -e[k] / (double)tau);
         double sum = 0.0;
-        for (int k = 0; k < K1; k++) sum += exp(-e[k] / (double)tau - max);
+        for (int k = 0; k < K1; k++)
+            sum += exp(-e[k] / (double)tau - max);
         double lse = max + log(sum);
         loss[b] = (float)(lse + e[0] / (double)tau);
         if (probs)

@@ -12,7 +12,8 @@
 // Two-pass mean and reciprocal standard deviation of one row.
 static void row_stats(const float *x, int D, float *mean_out, float *rstd_out) {
     float sum = 0.0f;
-    for (int d = 0; d < D; d++) sum += x[d];
+    for (int d = 0; d < D; d++)
+        sum += x[d];
     float mean = sum / (float)D;
     float var = 0.0f;
     for (int d = 0; d < D; d++) {
@@ -72,8 +73,8 @@ static void layernorm_backward_input(float *dinp, const float *dout, const float
 
 // dweight[D] += Σ_n dout∘x̂, dbias[D] += Σ_n dout; per column block, rows in order.
 static void layernorm_backward_affine(float *dweight, float *dbias, const float *dout,
-                                      const float *inp, const float *mean, const float *rstd,
-                                      int N, int D) {
+                                      const float *inp, const float *mean, const float *rstd, int N,
+                                      int D) {
     int blocks = (D + LN_COLUMN_BLOCK - 1) / LN_COLUMN_BLOCK;
 #pragma omp parallel for schedule(static) if ((long)N * D > LN_PARALLEL_MIN)
     for (int blk = 0; blk < blocks; blk++) {
@@ -99,8 +100,8 @@ static void layernorm_backward_affine(float *dweight, float *dbias, const float 
 // dinp[N,D], dweight[D], dbias[D] accumulate; mean/rstd [N] from the forward. weight may be NULL
 // (no affine), in which case dweight/dbias should be NULL too.
 void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
-                        const float *inp, const float *weight, const float *mean,
-                        const float *rstd, int N, int D) {
+                        const float *inp, const float *weight, const float *mean, const float *rstd,
+                        int N, int D) {
     if (N <= 0 || D <= 0) return;
     if (dinp) layernorm_backward_input(dinp, dout, inp, weight, mean, rstd, N, D);
     if (dweight || dbias) layernorm_backward_affine(dweight, dbias, dout, inp, mean, rstd, N, D);

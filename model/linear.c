@@ -16,7 +16,8 @@ static void broadcast_rows(float *out, const float *bias, int N, int out_dim) {
 #pragma omp parallel for schedule(static) if ((long)N * out_dim > 65536)
     for (int n = 0; n < N; n++) {
         float *row = out + (size_t)n * out_dim;
-        for (int o = 0; o < out_dim; o++) row[o] = bias[o];
+        for (int o = 0; o < out_dim; o++)
+            row[o] = bias[o];
     }
 }
 
@@ -43,9 +44,11 @@ static void bias_column_sum(float *dbias, const float *dout, int N, int out_dim)
         float acc[BIAS_COLUMN_BLOCK] = {0};
         for (int n = 0; n < N; n++) {
             const float *row = dout + (size_t)n * out_dim + o0;
-            for (int o = 0; o < width; o++) acc[o] += row[o];
+            for (int o = 0; o < width; o++)
+                acc[o] += row[o];
         }
-        for (int o = 0; o < width; o++) dbias[o0 + o] += acc[o];
+        for (int o = 0; o < width; o++)
+            dbias[o0 + o] += acc[o];
     }
 }
 

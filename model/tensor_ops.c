@@ -10,7 +10,8 @@
 void add_forward(float *out, const float *a, const float *b, size_t n) {
     long count = (long)n;
 #pragma omp parallel for schedule(static) if (count > OPS_PARALLEL_MIN)
-    for (long i = 0; i < count; i++) out[i] = a[i] + b[i];
+    for (long i = 0; i < count; i++)
+        out[i] = a[i] + b[i];
 }
 
 // out[B,D] = mean_n inp[B,N,D], tokens summed in order.
@@ -19,12 +20,15 @@ void meanpool_forward(float *out, const float *inp, int B, int N, int D) {
 #pragma omp parallel for schedule(static) if ((long)B * N * D > OPS_PARALLEL_MIN)
     for (int b = 0; b < B; b++) {
         float *dst = out + (size_t)b * D;
-        for (int d = 0; d < D; d++) dst[d] = 0.0f;
+        for (int d = 0; d < D; d++)
+            dst[d] = 0.0f;
         for (int n = 0; n < N; n++) {
             const float *src = inp + ((size_t)b * N + n) * D;
-            for (int d = 0; d < D; d++) dst[d] += src[d];
+            for (int d = 0; d < D; d++)
+                dst[d] += src[d];
         }
-        for (int d = 0; d < D; d++) dst[d] *= inv;
+        for (int d = 0; d < D; d++)
+            dst[d] *= inv;
     }
 }
 
@@ -37,7 +41,8 @@ void meanpool_backward(float *dinp, const float *dout, int B, int N, int D) {
     for (long r = 0; r < rows; r++) {
         const float *g = dout + (size_t)(r / N) * D;
         float *dst = dinp + (size_t)r * D;
-        for (int d = 0; d < D; d++) dst[d] += g[d] * inv;
+        for (int d = 0; d < D; d++)
+            dst[d] += g[d] * inv;
     }
 }
 
@@ -48,7 +53,8 @@ void gather_rows(float *out, const float *inp, const int *idx, int B, int N, int
     for (long r = 0; r < rows; r++) {
         const float *src = inp + ((size_t)(r / n) * N + idx[r % n]) * D;
         float *dst = out + (size_t)r * D;
-        for (int d = 0; d < D; d++) dst[d] = src[d];
+        for (int d = 0; d < D; d++)
+            dst[d] = src[d];
     }
 }
 
@@ -60,6 +66,7 @@ void scatter_add_rows(float *dinp, const float *dout, const int *idx, int B, int
         for (int j = 0; j < n; j++) {
             const float *src = dout + ((size_t)b * n + j) * D;
             float *dst = dinp + ((size_t)b * N + idx[j]) * D;
-            for (int d = 0; d < D; d++) dst[d] += src[d];
+            for (int d = 0; d < D; d++)
+                dst[d] += src[d];
         }
 }

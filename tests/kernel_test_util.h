@@ -14,15 +14,17 @@
 
 // Finite-difference steps (gradcheck uses a Richardson-extrapolated central difference, whose
 // truncation error is O(h⁴)). The loss sums float32 outputs, which adds an absolute noise of
-// about ulp(out)·sqrt(outputs touched)/(2h); a plain central difference at h = 1e-3 measures
-// gradient entries of ~1e-2 only to ~1e-2 relative. So: kernels exactly linear in the perturbed
-// input have no truncation error and take FD_STEP_LINEAR; LayerNorm's input (every output of
-// the row moves, and the row statistics round coherently) takes FD_STEP_NORM relative to inputs
-// of spread ~1; curved element-wise kernels take FD_STEP_SMOOTH; InfoNCE scales with τ.
+// about ulp(out)·sqrt(outputs touched)/(2h); a plain central difference at h = 1e-3 measured
+// gradient entries of ~1e-2 only to ~5e-3 relative here. So: kernels exactly linear in the
+// perturbed input have no truncation error and take FD_STEP_LINEAR; LayerNorm's input (every
+// output of the row moves, and the row statistics round coherently) takes FD_STEP_NORM times
+// the smallest row spread; curved element-wise kernels take FD_STEP_SMOOTH; attention (q, k up
+// to 2.5) FD_STEP_ATTENTION; InfoNCE scales with τ. With these, every check stayed below half
+// the tolerance over 80 seeds (TIJEPA_TEST_SEED=0..79), the worst being 5.4e-4.
 #define FD_STEP_LINEAR 1e-1f
 #define FD_STEP_NORM 1e-1f
 #define FD_STEP_SMOOTH 3e-2f
-#define FD_STEP_ATTENTION 1e-1f
+#define FD_STEP_ATTENTION 7e-2f
 #define FD_REL_TOL 1e-3
 #define FORWARD_REL_TOL 1e-5
 // Forward errors are measured relative to max(|ref|, FORWARD_REL_FLOOR·max|ref|): float32 sums
@@ -52,32 +54,32 @@ static inline double *test_doubles(size_t n) {
 }
 static inline float *test_prefilled(size_t n) {
     float *g = test_floats(n);
-    for (size_t i = 0; i < n; i++) g[i] = GRAD_PREFILL;
+    for (size_t i = 0; i < n; i++)
+        g[i] = GRAD_PREFILL;
     return g;
 }
 
 // got[n] against the double reference: max |got − ref| / max(|ref|, FORWARD_REL_FLOOR·max|ref|).
-static inline void expect_forward(const char *name, const float *got, const double *ref,
-                                  size_t n) {
+static inline void expect_forward(const char *name, const float *got, const double *ref, size_t n) {
     double scale = 0.0, worst = 0.0;
-    for (size_t i = 0; i < n; i++) scale = fmax(scale, fabs(ref[i]));
+    for (size_t i = 0; i < n; i++)
+        scale = fmax(scale, fabs(ref[i]));
     for (size_t i = 0; i < n; i++) {
         double denom = fmax(fabs(ref[i]), FORWARD_REL_FLOOR * scale);
         double err = fabs((double)got[i] - ref[i]);
         double rel = denom > 0.0 ? err / denom : err;
         if (!(rel <= worst)) worst = rel;
     }
-    printf("  %-28s forward max_rel_err %.3e\n", name, worst);
+    printf("  %-16s forward max_rel_err %.2e\n", name, worst);
     assert_true(worst <= FORWARD_REL_TOL);
 }
 
 // Checks an accumulated gradient (prefilled with GRAD_PREFILL) against finite differences.
 static inline void expect_gradient(const char *name, gradcheck_loss_fn loss, void *ctx, float *x,
                                    size_t n, const float *accumulated, float step) {
-    const char *env = getenv("FD_SCALE");
-    if (env) step *= strtof(env, NULL);
     float *analytic = test_floats(n);
-    for (size_t i = 0; i < n; i++) analytic[i] = accumulated[i] - GRAD_PREFILL;
+    for (size_t i = 0; i < n; i++)
+        analytic[i] = accumulated[i] - GRAD_PREFILL;
     gradcheck_result r = gradcheck(loss, ctx, x, n, analytic, step);
     gradcheck_print(name, r);
     free(analytic);
@@ -85,7 +87,8 @@ static inline void expect_gradient(const char *name, gradcheck_loss_fn loss, voi
 }
 
 static inline void expect_all_finite(const float *x, size_t n) {
-    for (size_t i = 0; i < n; i++) assert_true(isfinite(x[i]));
+    for (size_t i = 0; i < n; i++)
+        assert_true(isfinite(x[i]));
 }
 
 #endif // TIJEPA_KERNEL_TEST_UTIL_H

@@ -4,3 +4,8 @@ tj_add_unit_test(test_kernels_dense SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_ker
                  LIBS tj_model TIMEOUT 60 LABELS model)
 tj_add_unit_test(test_kernels_attention SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_kernels_attention.c
                  LIBS tj_model TIMEOUT 60 LABELS model)
+tj_add_unit_test(test_kernels_tokens SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_kernels_tokens.c
+                 LIBS tj_model TIMEOUT 60 LABELS model)
+tj_add_unit_test(test_kernels_determinism
+                 SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_kernels_determinism.c LIBS tj_model
+                 TIMEOUT 60 LABELS model)

@@ -20,10 +20,10 @@ typedef struct {
 typedef struct {
     attention_spec spec;
     int q_stride, kv_stride, nbuf;
-    float *buf[3];     // the input buffers q, k, v live in
-    size_t len[3];     // floats per buffer
-    int which[3];      // buffer of q, k, v
-    size_t offset[3];  // offset of q, k, v in their buffer
+    float *buf[3];    // the input buffers q, k, v live in
+    size_t len[3];    // floats per buffer
+    int which[3];     // buffer of q, k, v
+    size_t offset[3]; // offset of q, k, v in their buffer
     uint8_t *valid;
     float *out, *probs, *w;
 } attention_case;
@@ -49,7 +49,8 @@ static void attention_layout(attention_case *c) {
         c->q_stride = c->kv_stride = 3 * s->D;
         c->nbuf = 1;
         c->len[0] = q_rows * 3 * s->D;
-        for (int t = 0; t < 3; t++) c->which[t] = 0, c->offset[t] = (size_t)t * s->D;
+        for (int t = 0; t < 3; t++)
+            c->which[t] = 0, c->offset[t] = (size_t)t * s->D;
     } else if (s->layout == CROSS_KV_FUSED) { // q [B,Nq,D+pad], kv [B,Nk,2D]
         c->q_stride = s->D + s->q_pad;
         c->kv_stride = 2 * s->D;
@@ -63,7 +64,8 @@ static void attention_layout(attention_case *c) {
         c->nbuf = 3;
         c->len[0] = q_rows * s->D;
         c->len[1] = c->len[2] = kv_rows * s->D;
-        for (int t = 0; t < 3; t++) c->which[t] = t, c->offset[t] = 0;
+        for (int t = 0; t < 3; t++)
+            c->which[t] = t, c->offset[t] = 0;
     }
 }
 
@@ -95,13 +97,15 @@ static attention_case attention_setup(attention_spec spec, uint64_t seed) {
     c.probs = test_floats((size_t)spec.B * spec.heads * spec.Nq * spec.Nk);
     if (spec.mask) {
         c.valid = test_alloc((size_t)spec.B * spec.Nk);
-        for (int i = 0; i < spec.B * spec.Nk; i++) c.valid[i] = spec.mask[i] == '1';
+        for (int i = 0; i < spec.B * spec.Nk; i++)
+            c.valid[i] = spec.mask[i] == '1';
     }
     return c;
 }
 
 static void attention_free(attention_case *c) {
-    for (int i = 0; i < c->nbuf; i++) free(c->buf[i]);
+    for (int i = 0; i < c->nbuf; i++)
+        free(c->buf[i]);
     free(c->valid), free(c->out), free(c->probs), free(c->w);
 }
 
@@ -120,7 +124,8 @@ static void attention_reference(double *out, double *probs, const attention_case
                 for (int j = 0; j < s->Nk; j++) {
                     const float *kj = k + ((size_t)b * s->Nk + j) * c->kv_stride + h * hd;
                     double dot = 0.0;
-                    for (int d = 0; d < hd; d++) dot += (double)qi[d] * kj[d];
+                    for (int d = 0; d < hd; d++)
+                        dot += (double)qi[d] * kj[d];
                     logit[j] = dot / sqrt((double)hd);
                     int ok = !c->valid || c->valid[b * s->Nk + j];
                     if (ok && logit[j] > max) max = logit[j];
@@ -130,7 +135,8 @@ static void attention_reference(double *out, double *probs, const attention_case
                     p[j] = ok ? exp(logit[j] - max) : 0.0;
                     sum += p[j];
                 }
-                for (int j = 0; j < s->Nk; j++) p[j] = sum > 0.0 ? p[j] / sum : 0.0;
+                for (int j = 0; j < s->Nk; j++)
+                    p[j] = sum > 0.0 ? p[j] / sum : 0.0;
                 double *o = out + ((size_t)b * s->Nq + i) * s->D + h * hd;
                 for (int d = 0; d < hd; d++) {
                     o[d] = 0.0;
@@ -167,15 +173,17 @@ static void check_attention(attention_spec spec, uint64_t seed) {
     expect_forward("probs", c.probs, ref_probs, probs_len);
 
     float *grad[3] = {0};
-    for (int i = 0; i < c.nbuf; i++) grad[i] = test_prefilled(c.len[i]);
+    for (int i = 0; i < c.nbuf; i++)
+        grad[i] = test_prefilled(c.len[i]);
     attention_grads(&c, grad, 1, 1, 1);
-    static const char *names[3] = {"d(buffer 0)", "d(buffer 1)", "d(buffer 2)"};
+    static const char *names[3][3] = {{"dqkv"}, {"dq", "dkv"}, {"dq", "dk", "dv"}};
     for (int i = 0; i < c.nbuf; i++) {
         expect_all_finite(grad[i], c.len[i]);
-        expect_gradient(names[i], attention_loss, &c, c.buf[i], c.len[i], grad[i],
+        expect_gradient(names[spec.layout][i], attention_loss, &c, c.buf[i], c.len[i], grad[i],
                         FD_STEP_ATTENTION);
     }
-    for (int i = 0; i < c.nbuf; i++) free(grad[i]);
+    for (int i = 0; i < c.nbuf; i++)
+        free(grad[i]);
     free(ref_out), free(ref_probs);
     attention_free(&c);
 }
@@ -203,20 +211,31 @@ static void test_attention_cross_masked(void **state) {
 // gradients stay finite (and still match finite differences, which are 0 for its queries).
 static void test_attention_fully_masked(void **state) {
     (void)state;
-    attention_spec spec = {"fully masked", 2, 4, 6, 6, 2, CROSS_KV_FUSED, 0,
+    attention_spec spec = {"fully masked",
+                           2,
+                           4,
+                           6,
+                           6,
+                           2,
+                           CROSS_KV_FUSED,
+                           0,
                            "101101"
                            "000000"};
     check_attention(spec, 65);
     attention_case c = attention_setup(spec, 66);
     attention_loss(&c);
-    for (int i = 0; i < spec.Nq * spec.D; i++) assert_true(c.out[spec.Nq * spec.D + i] == 0.0f);
+    for (int i = 0; i < spec.Nq * spec.D; i++)
+        assert_true(c.out[spec.Nq * spec.D + i] == 0.0f);
     size_t per_b = (size_t)spec.heads * spec.Nq * spec.Nk;
-    for (size_t i = 0; i < per_b; i++) assert_true(c.probs[per_b + i] == 0.0f);
+    for (size_t i = 0; i < per_b; i++)
+        assert_true(c.probs[per_b + i] == 0.0f);
     float *grad[2] = {test_prefilled(c.len[0]), test_prefilled(c.len[1])};
     attention_grads(&c, grad, 1, 1, 1);
     size_t q_per_b = c.len[0] / spec.B, kv_per_b = c.len[1] / spec.B;
-    for (size_t i = 0; i < q_per_b; i++) assert_true(grad[0][q_per_b + i] == GRAD_PREFILL);
-    for (size_t i = 0; i < kv_per_b; i++) assert_true(grad[1][kv_per_b + i] == GRAD_PREFILL);
+    for (size_t i = 0; i < q_per_b; i++)
+        assert_true(grad[0][q_per_b + i] == GRAD_PREFILL);
+    for (size_t i = 0; i < kv_per_b; i++)
+        assert_true(grad[1][kv_per_b + i] == GRAD_PREFILL);
     free(grad[0]), free(grad[1]);
     attention_free(&c);
 }
@@ -224,24 +243,36 @@ static void test_attention_fully_masked(void **state) {
 // Each of dq, dk, dv computed alone equals its value from the call computing all three.
 static void test_attention_null_grads(void **state) {
     (void)state;
-    attention_spec spec = {"separate", 2, 5, 6, 8, 2, SEPARATE, 0,
+    attention_spec spec = {"separate",
+                           2,
+                           5,
+                           6,
+                           8,
+                           2,
+                           SEPARATE,
+                           0,
                            "111110"
                            "011111"};
     attention_case c = attention_setup(spec, 67);
     float *all[3], *one[3];
-    for (int i = 0; i < 3; i++) all[i] = test_prefilled(c.len[i]);
+    for (int i = 0; i < 3; i++)
+        all[i] = test_prefilled(c.len[i]);
     attention_grads(&c, all, 1, 1, 1);
     for (int t = 0; t < 3; t++) {
-        for (int i = 0; i < 3; i++) one[i] = test_prefilled(c.len[i]);
+        for (int i = 0; i < 3; i++)
+            one[i] = test_prefilled(c.len[i]);
         attention_grads(&c, one, t == 0, t == 1, t == 2);
         for (int i = 0; i < 3; i++) {
-            if (i == t) assert_memory_equal(one[i], all[i], c.len[i] * sizeof(float));
+            if (i == t)
+                assert_memory_equal(one[i], all[i], c.len[i] * sizeof(float));
             else
-                for (size_t j = 0; j < c.len[i]; j++) assert_true(one[i][j] == GRAD_PREFILL);
+                for (size_t j = 0; j < c.len[i]; j++)
+                    assert_true(one[i][j] == GRAD_PREFILL);
             free(one[i]);
         }
     }
-    for (int i = 0; i < 3; i++) free(all[i]);
+    for (int i = 0; i < 3; i++)
+        free(all[i]);
     attention_free(&c);
 }
 
