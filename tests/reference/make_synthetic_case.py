@@ -117,8 +117,8 @@ def corrupt(out, case, kind, name, rng):
 def write_case(path, case, out):
     cfg = case["config"]
     with h5py.File(path, "w") as f:
-        for k, v in cfg.items():  # ints int64, floats float64, mode a fixed-length string
-            f.attrs[k] = np.bytes_(v) if k == "mode" else (
+        for k, v in cfg.items():  # ints int64, floats float64, strings fixed-length
+            f.attrs[k] = np.bytes_(v) if isinstance(v, str) else (
                 np.int64(v) if k in tijepa_ref.INT_KEYS else np.float64(v))
         for group, tensors in (("init/params", case["params"]), ("init/ema", case["ema"]),
                                ("grads", out["grads"]), ("final/params", out["params"]),
@@ -140,6 +140,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("out", help="HDF5 file to write")
     ap.add_argument("--mode", choices=("paper", "scratch"), default="paper")
+    ap.add_argument("--negative-target", choices=("own", "positive"), default="own",
+                    help="which caption a negative's target path sees")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override a config value (e.g. nce_weight=0.5, txt_dim=64)")
     ap.add_argument("--seed", type=int, default=0)
@@ -149,10 +151,10 @@ def main():
     ap.add_argument("--corrupt-name", help="tensor to corrupt (default depends on --corrupt)")
     args = ap.parse_args()
 
-    cfg = dict(TINY, mode=args.mode)
+    cfg = dict(TINY, mode=args.mode, negative_target=args.negative_target)
     for item in args.set:
         key, _, value = item.partition("=")
-        if key not in cfg or key == "mode":
+        if key not in cfg or isinstance(cfg[key], str):
             ap.error("unknown config key %r" % key)
         cfg[key] = int(value) if key in tijepa_ref.INT_KEYS else float(value)
 
