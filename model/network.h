@@ -25,6 +25,9 @@ typedef struct {
     CrossBlockActs *ctx_acts;
     // target crosser (EMA, inference) on B samples
     float *tz0, *tz, *t_tgt, *tgt_ln, *target;
+    // negatives with their own target (NEG_TARGET_OWN): one caption slot at a time, then [Bv·nT, H]
+    float *u_slot, *target_virt;
+    uint8_t *valid_slot;
     CrossBlockActs tgt_infer;
     // predictor on Bv samples
     float *pe, **pred_x, *pxt, *pln, *pln_mean, *pln_rstd, *pred;

@@ -4,6 +4,7 @@
 // check_model.py).
 // usage: tj_dump_case OUT.h5 [--mode paper|scratch] [--nce W] [--negatives K] [--batch B]
 //                           [--steps N] [--txt-dim D] [--clip C] [--seed S]
+//                           [--negative-target own|positive]
 #include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,11 +84,12 @@ int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr,
                 "usage: %s OUT.h5 [--mode paper|scratch] [--nce W] [--negatives K] "
-                "[--batch B] [--steps N] [--txt-dim D] [--clip C] [--seed S]\n",
+                "[--batch B] [--steps N] [--txt-dim D] [--clip C] [--seed S] [--negative-target "
+                "own|positive]\n",
                 argv[0]);
         return 2;
     }
-    const char *out = argv[1], *mode = "paper";
+    const char *out = argv[1], *mode = "paper", *negative_target = "own";
     float nce = 0.0f, clip = 0.0f;
     int K = 3, B = 4, steps = 5, txt_dim = 0;
     unsigned long seed = 7;
@@ -107,6 +109,8 @@ int main(int argc, char **argv) {
             txt_dim = atoi(v);
         else if (!strcmp(k, "--clip"))
             clip = strtof(v, NULL);
+        else if (!strcmp(k, "--negative-target"))
+            negative_target = v;
         else if (!strcmp(k, "--seed"))
             seed = strtoul(v, NULL, 10);
         else {
@@ -123,6 +127,8 @@ int main(int argc, char **argv) {
     cfg.nce_weight = nce;
     cfg.negatives = nce > 0 ? K : 0;
     cfg.temperature = 0.5f;
+    cfg.negative_target =
+        !strcmp(negative_target, "positive") ? NEG_TARGET_POSITIVE : NEG_TARGET_OWN;
     char err[256];
     Model *m = model_new(&cfg, err, sizeof(err));
     if (!m) {
@@ -182,6 +188,7 @@ int main(int argc, char **argv) {
     hid_t file = H5Fcreate(out, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     H5_OK(file);
     attr_string(file, "mode", mode);
+    attr_string(file, "negative_target", negative_target);
     long ints[] = {s->image_size,
                    s->patch,
                    s->img_dim,

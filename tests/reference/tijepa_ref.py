@@ -280,7 +280,13 @@ def step_loss(model, ema, cfg, images, ids, valid, ctx_idx, tgt_idx, negatives):
     flat = negatives.reshape(-1)                 # row i*K + k: caption neg[i,k] for image i
     s_rep = s_ctx.repeat_interleave(K, dim=0)
     pred_neg = model.pred(model.ctx(s_rep, u.detach()[flat], valid[flat]), ctx_idx, tgt_idx)
-    e_neg = energy(pred_neg, z.repeat_interleave(K, dim=0)).view(B, K)
+    if cfg["negative_target"] == "own":          # the target path sees the negative caption too
+        with torch.no_grad():
+            zt_neg = ema.ctx(s_tgt.repeat_interleave(K, dim=0), u.detach()[flat], valid[flat])
+            z_neg = F.layer_norm(zt_neg, zt_neg.shape[-1:], eps=LN_EPS)[:, tgt_idx]
+    else:                                        # the positive caption's target for every k
+        z_neg = z.repeat_interleave(K, dim=0)
+    e_neg = energy(pred_neg, z_neg).view(B, K)
     E = torch.cat([e0[:, None], e_neg], dim=1)   # column 0 the positive
     nce = -torch.log_softmax(-E / cfg["temperature"], dim=1)[:, 0].mean()
     return jepa + cfg["nce_weight"] * nce, jepa.detach(), nce.detach()
@@ -424,6 +430,11 @@ def read_config(f):
     cfg = {"mode": _attr(f.attrs["mode"])}
     if cfg["mode"] not in ("paper", "scratch"):
         raise ValueError("mode must be paper or scratch, got %r" % cfg["mode"])
+    # which caption a negative's target path sees (MODEL.md): "own" unless the file says otherwise
+    cfg["negative_target"] = _attr(f.attrs["negative_target"]) if "negative_target" in f.attrs \
+        else "own"
+    if cfg["negative_target"] not in ("own", "positive"):
+        raise ValueError("negative_target must be own or positive, got %r" % cfg["negative_target"])
     for k in INT_KEYS:
         cfg[k] = int(_attr(f.attrs[k]))
     for k in FLOAT_KEYS:
