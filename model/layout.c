@@ -92,8 +92,26 @@ static void cross_block(Walker *wk, CrossBlockW *w, TensorRange *r, int i, int H
     if (r) *r = range_from(wk, first);
 }
 
+// The post-LN BERT text encoder (model/bert.c): the tensors of a Hugging Face BERT under tijepa
+// names (launch/pretrained.c maps them); q, k and v are fused into attn.qkv as in the pre-LN
+// blocks, and the blocks' norm1/norm2 are the post-attention and post-MLP LayerNorms.
+static void walk_text_bert(Walker *wk, TextW *v, SelfBlockW *blocks, ModelRanges *r,
+                           const ModelShape *s) {
+    int first = wk->n, Dt = s->txt_dim;
+    v->tok_embed = decl(wk, V2(s->vocab, Dt), "txt.word_embeddings");
+    v->pos_embed = decl(wk, V2(s->txt_len, Dt), "txt.position_embeddings");
+    v->type_embed = decl(wk, V2(2, Dt), "txt.token_type_embeddings");
+    v->emb_norm_w = decl(wk, V1(Dt), "txt.emb_norm.weight");
+    v->emb_norm_b = decl(wk, V1(Dt), "txt.emb_norm.bias");
+    if (r) r->txt_embed = range_from(wk, first);
+    for (int i = 0; i < s->txt_depth; i++)
+        self_block(wk, blocks ? &blocks[i] : NULL, r ? &r->txt_blocks[i] : NULL, "txt", i, Dt);
+    if (r) r->txt_norm = range_from(wk, wk->n); // empty: no final norm
+}
+
 // One walk over the whole model, in buffer order: txt, img, ctx, pred (see TensorGroup).
-static void walk(Walker *wk, ModelW *w, ModelRanges *r, const ModelShape *s) {
+static void walk(Walker *wk, ModelW *w, ModelRanges *r, const ModelShape *s,
+                 TextEncoderKind text_encoder) {
     ModelW v;
     memset(&v, 0, sizeof(v));
     if (w) {
@@ -106,16 +124,21 @@ static void walk(Walker *wk, ModelW *w, ModelRanges *r, const ModelShape *s) {
     int Dt = s->txt_dim, De = s->img_dim, H = s->cross_dim, Dp = s->pred_dim, p = s->patch;
 
     wk->group = GROUP_TXT;
-    first = wk->n;
-    v.txt.tok_embed = decl(wk, V2(s->vocab, Dt), "txt.tok_embed");
-    v.txt.pos_embed = decl(wk, V2(s->txt_len, Dt), "txt.pos_embed");
-    if (r) r->txt_embed = range_from(wk, first);
-    for (int i = 0; i < s->txt_depth; i++)
-        self_block(wk, w ? &v.txt.blocks[i] : NULL, r ? &r->txt_blocks[i] : NULL, "txt", i, Dt);
-    first = wk->n;
-    v.txt.norm_w = decl(wk, V1(Dt), "txt.norm.weight");
-    v.txt.norm_b = decl(wk, V1(Dt), "txt.norm.bias");
-    if (r) r->txt_norm = range_from(wk, first);
+    if (text_encoder == TEXT_ENCODER_BERT) {
+        walk_text_bert(wk, &v.txt, w ? v.txt.blocks : NULL, r, s);
+    } else {
+        first = wk->n;
+        v.txt.tok_embed = decl(wk, V2(s->vocab, Dt), "txt.tok_embed");
+        v.txt.pos_embed = decl(wk, V2(s->txt_len, Dt), "txt.pos_embed");
+        if (r) r->txt_embed = range_from(wk, first);
+        for (int i = 0; i < s->txt_depth; i++)
+            self_block(wk, w ? &v.txt.blocks[i] : NULL, r ? &r->txt_blocks[i] : NULL, "txt", i,
+                       Dt);
+        first = wk->n;
+        v.txt.norm_w = decl(wk, V1(Dt), "txt.norm.weight");
+        v.txt.norm_b = decl(wk, V1(Dt), "txt.norm.bias");
+        if (r) r->txt_norm = range_from(wk, first);
+    }
 
     wk->group = GROUP_IMG;
     first = wk->n;
@@ -162,14 +185,16 @@ static void walk(Walker *wk, ModelW *w, ModelRanges *r, const ModelShape *s) {
     if (w) *w = v;
 }
 
-int layout_build(TensorInfo *infos, ModelRanges *ranges, const ModelShape *s, size_t *total) {
+int layout_build(TensorInfo *infos, ModelRanges *ranges, const ModelShape *s,
+                 TextEncoderKind text_encoder, size_t *total) {
     Walker wk = {.infos = infos};
-    walk(&wk, NULL, ranges, s);
+    walk(&wk, NULL, ranges, s, text_encoder);
     if (total) *total = wk.total;
     return wk.n;
 }
 
-void layout_views(ModelW *w, const ModelShape *s, float *base, size_t lo, size_t hi) {
+void layout_views(ModelW *w, const ModelShape *s, TextEncoderKind text_encoder, float *base,
+                  size_t lo, size_t hi) {
     Walker wk = {.base = base, .lo = lo, .hi = hi};
-    walk(&wk, w, NULL, s);
+    walk(&wk, w, NULL, s, text_encoder);
 }

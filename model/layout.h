@@ -16,10 +16,15 @@ typedef struct {
     float *norm2_w, *norm2_b, *fc1_w, *fc1_b, *fc2_w, *fc2_b;
 } CrossBlockW;
 
+// Text encoder. pretln: tok_embed, pos_embed, pre-LN blocks, final norm. bert (model/bert.c):
+// tok_embed = word embeddings, pos_embed = position embeddings, type_embed [2, Dt] and the
+// embedding LayerNorm emb_norm; blocks are post-LN (norm1 after attention, norm2 after the MLP);
+// no final norm (norm_w, norm_b NULL).
 typedef struct {
     float *tok_embed, *pos_embed;
     SelfBlockW *blocks;
     float *norm_w, *norm_b;
+    float *type_embed, *emb_norm_w, *emb_norm_b; // bert only
 } TextW;
 
 typedef struct {
@@ -61,9 +66,11 @@ typedef struct {
 
 // Builds the tensor table (infos may be NULL to count only) and returns the tensor count;
 // *total receives the parameter count.
-int layout_build(TensorInfo *infos, ModelRanges *ranges, const ModelShape *s, size_t *total);
+int layout_build(TensorInfo *infos, ModelRanges *ranges, const ModelShape *s,
+                 TextEncoderKind text_encoder, size_t *total);
 // Points every view of *w into base, which holds params[lo, hi); others become NULL.
 // The block arrays of *w must be allocated by the caller (depths of the shape).
-void layout_views(ModelW *w, const ModelShape *s, float *base, size_t lo, size_t hi);
+void layout_views(ModelW *w, const ModelShape *s, TextEncoderKind text_encoder, float *base,
+                  size_t lo, size_t hi);
 
 #endif // TIJEPA_MODEL_LAYOUT_H

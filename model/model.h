@@ -36,6 +36,12 @@ void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *
                         const float *inp, const float *weight, const float *mean, const float *rstd,
                         int N, int D);
 
+// LayerNorm with an explicit eps (the BERT text encoder uses BERT_LAYERNORM_EPS), forward only,
+// otherwise as layernorm_forward. out may alias inp (each row's statistics are taken first).
+#define BERT_LAYERNORM_EPS 1e-12f
+void layernorm_forward_eps(float *out, float *mean, float *rstd, const float *inp,
+                           const float *weight, const float *bias, int N, int D, float eps);
+
 // GELU, exact erf form: x·Φ(x) = 0.5·x·(1 + erf(x/√2)) (PyTorch nn.GELU(), timm, BERT).
 void gelu_forward(float *out, const float *inp, size_t n);
 void gelu_backward(float *dinp, const float *dout, const float *inp, size_t n);
@@ -149,9 +155,19 @@ typedef struct {
 // 4. The network
 // ---------------------------------------------------------------------------------------------
 
+// The text encoder (model.text_encoder): `pretln` is tijepa's own pre-LN encoder (trainable in
+// scratch mode); `bert` is a post-LN BERT (word + position + token-type embeddings, LayerNorm
+// eps 1e-12, post-LN blocks, no final norm) for pretrained BERT-family weights, inference only,
+// so it is allowed in paper mode only (model/bert.c, docs/encoders.md).
+typedef enum { TEXT_ENCODER_PRETLN = 0, TEXT_ENCODER_BERT = 1 } TextEncoderKind;
+// "pretln" / "bert" → *kind; −1 for any other name.
+int text_encoder_parse(const char *name, TextEncoderKind *kind);
+const char *text_encoder_name(TextEncoderKind kind);
+
 typedef struct {
     ModelShape shape;
     ModelMode mode;
+    TextEncoderKind text_encoder; // 0 (zero-initialised configs): pretln
     int local_batch;   // samples this process computes per step
     float nce_weight;  // λ; 0 reproduces the authors' objective
     int negatives;     // K negatives per sample (used when λ > 0)

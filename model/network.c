@@ -46,7 +46,8 @@ static void plan_acts(Model *m, Arena *ar) {
     size_t pp3 = 3 * (size_t)s->patch * s->patch;
     int train_enc = trains_encoders(m);
 
-    // text encoder
+    // text encoder (the frozen bert encoder, paper mode only, runs in txt_x[0] with the one
+    // reused block of txt_acts[0], like the frozen pre-LN encoder)
     int tx = train_enc ? s->txt_depth + 1 : 1;
     for (int i = 0; i < tx; i++)
         a->txt_x[i] = arena_take(ar, B * L * Dt);
@@ -152,6 +153,18 @@ Model *model_new(const ModelConfig *cfg, char *err, size_t errlen) {
     const ModelShape *s = &m->cfg.shape;
     m->grid = s->image_size / s->patch;
     m->P = m->grid * m->grid;
+    if (cfg->text_encoder != TEXT_ENCODER_PRETLN && cfg->text_encoder != TEXT_ENCODER_BERT) {
+        snprintf(err, errlen, "unknown text encoder kind %d", (int)cfg->text_encoder);
+        return NULL;
+    }
+    // The bert encoder has a forward pass only (it loads pretrained, frozen weights).
+    if (cfg->text_encoder == TEXT_ENCODER_BERT && cfg->mode == MODE_SCRATCH) {
+        snprintf(err, errlen,
+                 "model.text_encoder = bert is a frozen pretrained encoder, but model.mode = "
+                 "scratch trains the text encoder: use model.mode = paper, or "
+                 "model.text_encoder = pretln to train one from scratch");
+        return NULL;
+    }
     m->K1 = (cfg->nce_weight > 0 && cfg->negatives > 0) ? 1 + cfg->negatives : 1;
     m->Bmax = cfg->local_batch;
     m->Bv = m->Bmax * m->K1;
@@ -160,9 +173,10 @@ Model *model_new(const ModelConfig *cfg, char *err, size_t errlen) {
     m->ranges.img_blocks = xcalloc((size_t)s->img_depth, sizeof(TensorRange));
     m->ranges.ctx_blocks = xcalloc((size_t)s->cross_depth, sizeof(TensorRange));
     m->ranges.pred_blocks = xcalloc((size_t)s->pred_depth, sizeof(TensorRange));
-    m->n_tensors = layout_build(NULL, NULL, s, NULL);
+    TextEncoderKind txt_kind = cfg->text_encoder;
+    m->n_tensors = layout_build(NULL, NULL, s, txt_kind, NULL);
     m->tensors = xcalloc((size_t)m->n_tensors, sizeof(TensorInfo));
-    layout_build(m->tensors, &m->ranges, s, &m->n_params);
+    layout_build(m->tensors, &m->ranges, s, txt_kind, &m->n_params);
 
     // Trainable and EMA ranges follow from the group order txt, img, ctx, pred.
     int first_ctx = m->ranges.ctx_in.first, first_img = m->ranges.img_embed.first;
@@ -181,9 +195,9 @@ Model *model_new(const ModelConfig *cfg, char *err, size_t errlen) {
     alloc_views(&m->w, s);
     alloc_views(&m->g, s);
     alloc_views(&m->e, s);
-    layout_views(&m->w, s, m->params, 0, m->n_params);
-    layout_views(&m->g, s, m->grads, m->train_off, m->n_params);
-    layout_views(&m->e, s, m->ema, m->ema_off, m->ema_off + m->ema_cnt);
+    layout_views(&m->w, s, txt_kind, m->params, 0, m->n_params);
+    layout_views(&m->g, s, txt_kind, m->grads, m->train_off, m->n_params);
+    layout_views(&m->e, s, txt_kind, m->ema, m->ema_off, m->ema_off + m->ema_cnt);
 
     m->img_pos = xcalloc((size_t)m->P * s->img_dim, sizeof(float));
     m->pred_pos = xcalloc((size_t)m->P * s->pred_dim, sizeof(float));

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bert.h"
 #include "network.h"
 
 static void announce(const Model *m, TensorRange r, GradReadyFn on_ready, void *ctx) {
@@ -38,6 +39,12 @@ const float *model_encode_text(Model *m, const ModelBatch *batch) {
         exit(1);
     }
     const TextW *w = &m->w.txt;
+    if (m->cfg.text_encoder == TEXT_ENCODER_BERT) { // frozen post-LN BERT (model/bert.c)
+        bert_text_forward(a->u, a->txt_x[0], &a->txt_acts[0], w, batch->tokens, batch->valid, B, L,
+                          D, s->txt_heads, s->txt_depth);
+        m->n_text = B;
+        return a->u;
+    }
     embedding_forward(a->txt_x[0], batch->tokens, w->tok_embed, w->pos_embed, B, L, D);
     float *x = a->txt_x[0];
     for (int i = 0; i < s->txt_depth; i++) {
