@@ -30,6 +30,7 @@ typedef struct {
     // [model], [mask], [loss], [optim]
     ModelConfig model; // local_batch filled in by the trainer
     char preset[32];
+    char image_weights[1024], text_weights[1024]; // pretrained encoders ("" none)
     MaskConfig mask;
     OptimConfig optim;
     // [train]
@@ -53,6 +54,29 @@ int run_config_load(TjConfig *cfg, const char *path, const char *const *override
 // Adds the model's tensors to a checkpoint content (borrowed pointers): /params, /ema and, with
 // with_optim, /optim/m and /optim/v. The same content serves ckpt_save and ckpt_load.
 int model_ckpt_content(CkptContent *c, Model *m, int with_optim, char *err, size_t errlen);
+
+// ---------------------------------------------------------------------------------------------
+// Pretrained encoders (launch/pretrained.c; docs/encoders.md). Each loader fills the model's
+// encoder tensors in place (and their EMA copies, where the model keeps one), after checking
+// every shape against the config; on error the model may be partly filled. note (may be NULL)
+// receives one line on what was loaded and what the file held that was not used.
+
+// Image encoder from a ViT: a safetensors file with timm / I-JEPA names (patch_embed.proj.*,
+// blocks.N.{norm1,attn.qkv,attn.proj,norm2,mlp.fc1,mlp.fc2}.*, norm.*; optional prefix module.,
+// encoder. or module.encoder.; a pos_embed must be the fixed 2-D sin-cos table; a cls_token is
+// refused), or a tijepa checkpoint (HDF5; its /params img.* tensors).
+int pretrained_load_image(Model *m, const char *path, char *note, size_t notelen, char *err,
+                          size_t errlen);
+// Text encoder (model.text_encoder = bert) from a safetensors file with Hugging Face BERT names
+// (embeddings.*, encoder.layer.N.*; optional prefix bert. or 0.auto_model.). The shape settings
+// must equal the file's: width, depth and vocabulary from the tensors, heads (and LayerNorm eps,
+// activation, position type) from the file's metadata (launch/convert-hf-text writes it) or a
+// config.json beside the file, when either exists.
+int pretrained_load_text(Model *m, const char *path, char *note, size_t notelen, char *err,
+                         size_t errlen);
+// Applies rs->image_weights and rs->text_weights (each when set) and prints one line per loaded
+// file to log (may be NULL). Call after model_init_weights and before parameters are broadcast.
+int pretrained_apply(Model *m, const RunSettings *rs, FILE *log, char *err, size_t errlen);
 
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);

@@ -118,6 +118,19 @@ int run_settings_resolve(RunSettings *rs, TjConfig *cfg, char *err, size_t errle
         rs->model.mode = MODE_SCRATCH;
     else
         fail(&r, "model.mode = '%s': expected paper or scratch", mode);
+    // pretrained encoders (launch/pretrained.c)
+    char text_encoder[32];
+    get_str(&r, text_encoder, sizeof(text_encoder), "model", "text_encoder", "pretln");
+    if (text_encoder_parse(text_encoder, &rs->model.text_encoder))
+        fail(&r, "model.text_encoder = '%s': expected pretln or bert", text_encoder);
+    if (rs->model.text_encoder == TEXT_ENCODER_BERT && rs->model.mode != MODE_PAPER)
+        fail(&r, "model.text_encoder = bert is frozen (pretrained weights, forward only): it "
+                 "needs model.mode = paper");
+    get_str(&r, rs->image_weights, sizeof(rs->image_weights), "model", "image_weights", "");
+    get_str(&r, rs->text_weights, sizeof(rs->text_weights), "model", "text_weights", "");
+    if (rs->text_weights[0] && rs->model.text_encoder != TEXT_ENCODER_BERT)
+        fail(&r, "model.text_weights needs model.text_encoder = bert (pretrained text encoders "
+                 "are BERT-family models)");
     // data.image_size and data.max_text_len are the model's image size and text length
     s->image_size =
         get_int(&r, "model", "image_size", get_int(&r, "data", "image_size", s->image_size));
