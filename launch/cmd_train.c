@@ -271,6 +271,10 @@ static void setup(Trainer *t, int argc, char **argv, const char **resume) {
     t->m = model_new(&rs->model, err, sizeof(err));
     if (!t->m) dist_abort(t->d, "model: %s", err);
     model_init_weights(t->m, rs->seed);
+    // pretrained encoders (model.image_weights / model.text_weights): rank 0 reads, the broadcast
+    // below gives every rank the same tensors; a resumed run overwrites them from its checkpoint
+    if (!*resume && t->d->rank == 0 && pretrained_apply(t->m, rs, stdout, err, sizeof(err)))
+        dist_abort(t->d, "%s", err);
     t->first_trainable = model_first_trainable_tensor(t->m);
     // Every rank initialises identically from the seed; the broadcast makes it a guarantee.
     dist_bcast_floats(t->d, model_params(t->m), model_num_params(t->m), 0);

@@ -168,6 +168,14 @@ int run_settings_resolve(RunSettings *rs, TjConfig *cfg, char *err, size_t errle
     rs->model.nce_weight = (float)get_double(&r, "loss", "nce_weight", 1.0);
     rs->model.negatives = get_int(&r, "loss", "negatives", 4);
     rs->model.temperature = (float)get_double(&r, "loss", "temperature", 0.05);
+    char negative_target[32];
+    get_str(&r, negative_target, sizeof(negative_target), "loss", "negative_target", "own");
+    if (!strcmp(negative_target, "own"))
+        rs->model.negative_target = NEG_TARGET_OWN;
+    else if (!strcmp(negative_target, "positive"))
+        rs->model.negative_target = NEG_TARGET_POSITIVE;
+    else
+        fail(&r, "loss.negative_target = '%s': expected own or positive", negative_target);
 
     rs->steps = get_int(&r, "train", "steps", 1000);
     rs->global_batch = get_int(&r, "train", "global_batch", s->batch);

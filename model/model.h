@@ -172,7 +172,14 @@ typedef struct {
     float nce_weight;  // λ; 0 reproduces the authors' objective
     int negatives;     // K negatives per sample (used when λ > 0)
     float temperature; // τ
+    // Which caption a negative's target path sees. OWN (default): its own, so the contrastive term
+    // trains E(x, t) exactly as retrieval evaluates it. POSITIVE: the positive caption's target
+    // (DESIGN.md §1 as written), which lets the model compare the two captions and ignore the
+    // image: retrieval by energy then stays at chance (README, "Negatives").
+    int negative_target;
 } ModelConfig;
+
+enum { NEG_TARGET_OWN = 0, NEG_TARGET_POSITIVE = 1 };
 
 typedef struct Model Model;
 

@@ -97,6 +97,11 @@ static void plan_acts(Model *m, Arena *ar) {
     cross_block_acts_take(&a->tgt_infer, ar, (int)B, (int)P, (int)L, (int)H, s->cross_heads);
     a->tgt_ln = arena_take(ar, B * P * H);
     a->target = arena_take(ar, B * P * H);
+    if (m->K1 > 1 && m->cfg.negative_target == NEG_TARGET_OWN) {
+        a->u_slot = arena_take(ar, B * L * Dt);
+        a->valid_slot = (uint8_t *)arena_take(ar, (B * L + 3) / 4);
+        a->target_virt = arena_take(ar, Bv * P * H);
+    }
 
     // predictor
     a->pe = arena_take(ar, Bv * P * Dp);
@@ -148,11 +153,6 @@ Model *model_new(const ModelConfig *cfg, char *err, size_t errlen) {
                  "loss.nce_weight and loss.negatives must be ≥ 0, loss.temperature > 0");
         return NULL;
     }
-    Model *m = xcalloc(1, sizeof(Model));
-    m->cfg = *cfg;
-    const ModelShape *s = &m->cfg.shape;
-    m->grid = s->image_size / s->patch;
-    m->P = m->grid * m->grid;
     if (cfg->text_encoder != TEXT_ENCODER_PRETLN && cfg->text_encoder != TEXT_ENCODER_BERT) {
         snprintf(err, errlen, "unknown text encoder kind %d", (int)cfg->text_encoder);
         return NULL;
@@ -165,6 +165,11 @@ Model *model_new(const ModelConfig *cfg, char *err, size_t errlen) {
                  "model.text_encoder = pretln to train one from scratch");
         return NULL;
     }
+    Model *m = xcalloc(1, sizeof(Model));
+    m->cfg = *cfg;
+    const ModelShape *s = &m->cfg.shape;
+    m->grid = s->image_size / s->patch;
+    m->P = m->grid * m->grid;
     m->K1 = (cfg->nce_weight > 0 && cfg->negatives > 0) ? 1 + cfg->negatives : 1;
     m->Bmax = cfg->local_batch;
     m->Bv = m->Bmax * m->K1;

@@ -196,6 +196,35 @@ void target_forward(Model *m, const float *s_full, const float *u, const uint8_t
     gather_rows(a->target, a->tgt_ln, ms->target, B, P, ms->n_target, H);
 }
 
+// Targets of the negatives with their own captions (NEG_TARGET_OWN): the EMA crosser runs once
+// per caption slot k on the B images, into target_virt [Bv·nT, H] (row v = i·K1 + k).
+static void negative_targets_forward(Model *m, const float *u_virt, const uint8_t *valid_virt,
+                                     const MaskSet *ms, int B) {
+    Acts *a = &m->a;
+    int K1 = m->K1, L = m->cfg.shape.txt_len, Dt = m->cfg.shape.txt_dim;
+    size_t trow = (size_t)ms->n_target * m->cfg.shape.cross_dim, urow = (size_t)L * Dt;
+    for (int i = 0; i < B; i++) // slot 0: the positive target, already computed
+        memcpy(a->target_virt + (size_t)i * K1 * trow, a->target + i * trow, trow * sizeof(float));
+    for (int k = 1; k < K1; k++) {
+        for (int i = 0; i < B; i++) {
+            size_t v = (size_t)i * K1 + k;
+            memcpy(a->u_slot + i * urow, u_virt + v * urow, urow * sizeof(float));
+            memcpy(a->valid_slot + (size_t)i * L, valid_virt + v * L, (size_t)L);
+        }
+        target_forward(m, a->s_full, a->u_slot, a->valid_slot, ms, B);
+        for (int i = 0; i < B; i++)
+            memcpy(a->target_virt + ((size_t)i * K1 + k) * trow, a->target + i * trow,
+                   trow * sizeof(float));
+    }
+}
+
+// The target of virtual sample v: [nT, H].
+static const float *virtual_target(const Model *m, int v, size_t trow) {
+    if (m->K1 > 1 && m->cfg.negative_target == NEG_TARGET_OWN)
+        return m->a.target_virt + (size_t)v * trow;
+    return m->a.target + (size_t)(v / m->K1) * trow;
+}
+
 // ---------------------------------------------------------------------------------------------
 // losses
 
@@ -204,8 +233,7 @@ void losses_forward(Model *m, ModelLoss *out, const MaskSet *ms, int B) {
     int K1 = m->K1, nT = ms->n_target, H = m->cfg.shape.cross_dim;
     size_t trow = (size_t)nT * H;
     for (int v = 0; v < B * K1; v++)
-        energy_forward(&a->energy[v], a->pred + v * trow, a->target + (size_t)(v / K1) * trow, 1,
-                       nT, H);
+        energy_forward(&a->energy[v], a->pred + v * trow, virtual_target(m, v, trow), 1, nT, H);
     double pos = 0, neg = 0;
     for (int i = 0; i < B; i++) {
         pos += a->energy[i * K1];
@@ -265,7 +293,7 @@ static void context_backward(Model *m, const float *u_virt, const uint8_t *valid
     memset(a->dpred, 0, (size_t)Bv * trow * sizeof(float));
     for (int v = 0; v < Bv; v++)
         energy_backward(a->dpred + v * trow, &a->denergy[v], a->pred + v * trow,
-                        a->target + (size_t)(v / K1) * trow, 1, nT, H);
+                        virtual_target(m, v, trow), 1, nT, H);
 
     // predictor head
     memset(a->dpln, 0, (size_t)Bv * nT * Dp * sizeof(float));
@@ -423,6 +451,8 @@ void model_forward_backward(Model *m, ModelLoss *out, const ModelBatch *batch, c
     build_virtual_text(m, batch, pool, B, &u_virt, &valid_virt);
     context_forward(m, u_virt, valid_virt, ms, B);
     target_forward(m, a->s_full, a->u, batch->valid, ms, B);
+    if (m->K1 > 1 && m->cfg.negative_target == NEG_TARGET_OWN)
+        negative_targets_forward(m, u_virt, valid_virt, ms, B);
     losses_forward(m, out, ms, B);
 
     context_backward(m, u_virt, valid_virt, ms, B, on_ready, ready_ctx);
