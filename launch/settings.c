@@ -176,6 +176,14 @@ int run_settings_resolve(RunSettings *rs, TjConfig *cfg, char *err, size_t errle
         rs->model.negative_target = NEG_TARGET_POSITIVE;
     else
         fail(&r, "loss.negative_target = '%s': expected own or positive", negative_target);
+    char target_text[32];
+    get_str(&r, target_text, sizeof(target_text), "loss", "target_text", "caption");
+    if (!strcmp(target_text, "caption"))
+        rs->model.target_text = TARGET_TEXT_CAPTION;
+    else if (!strcmp(target_text, "none"))
+        rs->model.target_text = TARGET_TEXT_NONE;
+    else
+        fail(&r, "loss.target_text = '%s': expected caption or none", target_text);
 
     rs->steps = get_int(&r, "train", "steps", 1000);
     rs->global_batch = get_int(&r, "train", "global_batch", s->batch);

@@ -57,7 +57,7 @@ void model_pair_energies(Model *m, float *energy, const float *s_img, const floa
         int B = n_pairs - start < m->Bmax ? n_pairs - start : m->Bmax;
         load_pairs(m, s_img, u, valid, img_idx + start, txt_idx + start, B, ms);
         context_forward(m, m->a.u_virt, m->a.valid_virt, ms, B);
-        target_forward(m, m->a.s_full, m->a.u_virt, m->a.valid_virt, ms, B);
+        target_forward(m, m->a.s_full, m->a.u_virt, target_valid(m, m->a.valid_virt), ms, B);
         losses_forward(m, &loss, ms, B);
         memcpy(energy + start, m->a.energy, (size_t)B * sizeof(float));
     }

@@ -177,9 +177,15 @@ typedef struct {
     // (DESIGN.md §1 as written), which lets the model compare the two captions and ignore the
     // image: retrieval by energy then stays at chance (README, "Negatives").
     int negative_target;
+    // What the target crosser X̃ reads besides the image. CAPTION (default): the caption, as the
+    // authors' objective. NONE: no text (every key masked), so the target holds image content
+    // only and E(x, t) measures how well the caption and the context predict the masked image —
+    // the energy that retrieval by energy can rank by (README, "Negatives").
+    int target_text;
 } ModelConfig;
 
 enum { NEG_TARGET_OWN = 0, NEG_TARGET_POSITIVE = 1 };
+enum { TARGET_TEXT_CAPTION = 0, TARGET_TEXT_NONE = 1 };
 
 typedef struct Model Model;
 

@@ -97,7 +97,8 @@ static void plan_acts(Model *m, Arena *ar) {
     cross_block_acts_take(&a->tgt_infer, ar, (int)B, (int)P, (int)L, (int)H, s->cross_heads);
     a->tgt_ln = arena_take(ar, B * P * H);
     a->target = arena_take(ar, B * P * H);
-    if (m->K1 > 1 && m->cfg.negative_target == NEG_TARGET_OWN) {
+    a->valid_none = (uint8_t *)arena_take(ar, (Bv * L + 3) / 4); // the arena starts zeroed
+    if (negatives_own_target(m)) {
         a->u_slot = arena_take(ar, B * L * Dt);
         a->valid_slot = (uint8_t *)arena_take(ar, (B * L + 3) / 4);
         a->target_virt = arena_take(ar, Bv * P * H);

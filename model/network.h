@@ -28,6 +28,7 @@ typedef struct {
     // negatives with their own target (NEG_TARGET_OWN): one caption slot at a time, then [Bv·nT, H]
     float *u_slot, *target_virt;
     uint8_t *valid_slot;
+    uint8_t *valid_none; // [Bv·L] zeros: the target crosser without text (TARGET_TEXT_NONE)
     CrossBlockActs tgt_infer;
     // predictor on Bv samples
     float *pe, **pred_x, *pxt, *pln, *pln_mean, *pln_rstd, *pred;
@@ -62,6 +63,16 @@ void context_forward(Model *m, const float *u_virt, const uint8_t *valid_virt, c
 void target_forward(Model *m, const float *s_full, const float *u, const uint8_t *valid,
                     const MaskSet *ms, int B);
 void losses_forward(Model *m, ModelLoss *out, const MaskSet *ms, int B);
+
+// The key mask the target crosser uses for captions with mask `valid`.
+static inline const uint8_t *target_valid(const Model *m, const uint8_t *valid) {
+    return m->cfg.target_text == TARGET_TEXT_NONE ? m->a.valid_none : valid;
+}
+// Negatives need a target of their own (their caption in X̃).
+static inline int negatives_own_target(const Model *m) {
+    return m->K1 > 1 && m->cfg.negative_target == NEG_TARGET_OWN &&
+           m->cfg.target_text == TARGET_TEXT_CAPTION;
+}
 
 static inline int trains_encoders(const Model *m) {
     return m->cfg.mode == MODE_SCRATCH;

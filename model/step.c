@@ -220,8 +220,7 @@ static void negative_targets_forward(Model *m, const float *u_virt, const uint8_
 
 // The target of virtual sample v: [nT, H].
 static const float *virtual_target(const Model *m, int v, size_t trow) {
-    if (m->K1 > 1 && m->cfg.negative_target == NEG_TARGET_OWN)
-        return m->a.target_virt + (size_t)v * trow;
+    if (negatives_own_target(m)) return m->a.target_virt + (size_t)v * trow;
     return m->a.target + (size_t)(v / m->K1) * trow;
 }
 
@@ -450,9 +449,8 @@ void model_forward_backward(Model *m, ModelLoss *out, const ModelBatch *batch, c
     const uint8_t *valid_virt;
     build_virtual_text(m, batch, pool, B, &u_virt, &valid_virt);
     context_forward(m, u_virt, valid_virt, ms, B);
-    target_forward(m, a->s_full, a->u, batch->valid, ms, B);
-    if (m->K1 > 1 && m->cfg.negative_target == NEG_TARGET_OWN)
-        negative_targets_forward(m, u_virt, valid_virt, ms, B);
+    target_forward(m, a->s_full, a->u, target_valid(m, batch->valid), ms, B);
+    if (negatives_own_target(m)) negative_targets_forward(m, u_virt, valid_virt, ms, B);
     losses_forward(m, out, ms, B);
 
     context_backward(m, u_virt, valid_virt, ms, B, on_ready, ready_ctx);

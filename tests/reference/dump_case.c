@@ -4,7 +4,7 @@
 // check_model.py).
 // usage: tj_dump_case OUT.h5 [--mode paper|scratch] [--nce W] [--negatives K] [--batch B]
 //                           [--steps N] [--txt-dim D] [--clip C] [--seed S]
-//                           [--negative-target own|positive]
+//                           [--negative-target own|positive] [--target-text caption|none]
 #include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,7 +89,7 @@ int main(int argc, char **argv) {
                 argv[0]);
         return 2;
     }
-    const char *out = argv[1], *mode = "paper", *negative_target = "own";
+    const char *out = argv[1], *mode = "paper", *negative_target = "own", *target_text = "caption";
     float nce = 0.0f, clip = 0.0f;
     int K = 3, B = 4, steps = 5, txt_dim = 0;
     unsigned long seed = 7;
@@ -109,6 +109,8 @@ int main(int argc, char **argv) {
             txt_dim = atoi(v);
         else if (!strcmp(k, "--clip"))
             clip = strtof(v, NULL);
+        else if (!strcmp(k, "--target-text"))
+            target_text = v;
         else if (!strcmp(k, "--negative-target"))
             negative_target = v;
         else if (!strcmp(k, "--seed"))
@@ -127,6 +129,7 @@ int main(int argc, char **argv) {
     cfg.nce_weight = nce;
     cfg.negatives = nce > 0 ? K : 0;
     cfg.temperature = 0.5f;
+    cfg.target_text = !strcmp(target_text, "none") ? TARGET_TEXT_NONE : TARGET_TEXT_CAPTION;
     cfg.negative_target =
         !strcmp(negative_target, "positive") ? NEG_TARGET_POSITIVE : NEG_TARGET_OWN;
     char err[256];
@@ -189,6 +192,7 @@ int main(int argc, char **argv) {
     H5_OK(file);
     attr_string(file, "mode", mode);
     attr_string(file, "negative_target", negative_target);
+    attr_string(file, "target_text", target_text);
     long ints[] = {s->image_size,
                    s->patch,
                    s->img_dim,

@@ -66,7 +66,10 @@ def attention(q, k, v, heads, key_valid=None):
     scores = q @ k.transpose(-2, -1) / math.sqrt(hd)       # [B,h,Nq,Nk]
     if key_valid is not None:
         scores = scores.masked_fill(~key_valid[:, None, None, :], float("-inf"))
-    out = torch.softmax(scores, dim=-1) @ v                # [B,h,Nq,hd]
+    probs = torch.softmax(scores, dim=-1)
+    if key_valid is not None:                              # a query with no valid key gets 0
+        probs = torch.nan_to_num(probs, nan=0.0)
+    out = probs @ v                                        # [B,h,Nq,hd]
     return out.transpose(1, 2).reshape(B, Nq, D)
 
 
@@ -268,7 +271,9 @@ def step_loss(model, ema, cfg, images, ids, valid, ctx_idx, tgt_idx, negatives):
     with torch.no_grad():                        # target path: no gradient anywhere
         if not paper:
             s_tgt = ema.img(images)
-        zt = ema.ctx(s_tgt, u, valid)
+        # target_text = none: the target crosser sees no caption (every key masked)
+        valid_tgt = valid if cfg["target_text"] == "caption" else torch.zeros_like(valid)
+        zt = ema.ctx(s_tgt, u, valid_tgt)
         z = F.layer_norm(zt, zt.shape[-1:], eps=LN_EPS)[:, tgt_idx]
 
     e0 = energy(model.pred(model.ctx(s_ctx, u, valid), ctx_idx, tgt_idx), z)
@@ -280,7 +285,8 @@ def step_loss(model, ema, cfg, images, ids, valid, ctx_idx, tgt_idx, negatives):
     flat = negatives.reshape(-1)                 # row i*K + k: caption neg[i,k] for image i
     s_rep = s_ctx.repeat_interleave(K, dim=0)
     pred_neg = model.pred(model.ctx(s_rep, u.detach()[flat], valid[flat]), ctx_idx, tgt_idx)
-    if cfg["negative_target"] == "own":          # the target path sees the negative caption too
+    if cfg["negative_target"] == "own" and cfg["target_text"] == "caption":
+        # the target path sees the negative caption too
         with torch.no_grad():
             zt_neg = ema.ctx(s_tgt.repeat_interleave(K, dim=0), u.detach()[flat], valid[flat])
             z_neg = F.layer_norm(zt_neg, zt_neg.shape[-1:], eps=LN_EPS)[:, tgt_idx]
@@ -433,6 +439,9 @@ def read_config(f):
     # which caption a negative's target path sees (MODEL.md): "own" unless the file says otherwise
     cfg["negative_target"] = _attr(f.attrs["negative_target"]) if "negative_target" in f.attrs \
         else "own"
+    cfg["target_text"] = _attr(f.attrs["target_text"]) if "target_text" in f.attrs else "caption"
+    if cfg["target_text"] not in ("caption", "none"):
+        raise ValueError("target_text must be caption or none, got %r" % cfg["target_text"])
     if cfg["negative_target"] not in ("own", "positive"):
         raise ValueError("negative_target must be own or positive, got %r" % cfg["negative_target"])
     for k in INT_KEYS:
