@@ -222,6 +222,27 @@ static void write_metrics(Trainer *t, long step, const StepMetrics *v, const Win
     fflush(t->metrics);
 }
 
+// metrics.jsonl for a run that starts at start_step: a resumed run keeps the lines of the steps
+// up to its checkpoint and drops later ones (written after that checkpoint by a run that was
+// killed without saving), so every step appears once.
+static FILE *open_metrics(const char *path, long start_step) {
+    if (start_step <= 0) return fopen(path, "w");
+    char tmp[1400], line[4096];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE *in = fopen(path, "r"), *out = fopen(tmp, "w");
+    if (!out) {
+        if (in) fclose(in);
+        return NULL;
+    }
+    while (in && fgets(line, sizeof(line), in)) {
+        long step;
+        if (sscanf(line, "{\"step\": %ld", &step) == 1 && step <= start_step) fputs(line, out);
+    }
+    if (in) fclose(in);
+    if (fclose(out) || rename(tmp, path)) return NULL;
+    return fopen(path, "a");
+}
+
 static void setup(Trainer *t, int argc, char **argv, const char **resume) {
     char err[2048];
     const char *config_path = NULL;
@@ -265,6 +286,8 @@ static void setup(Trainer *t, int argc, char **argv, const char **resume) {
     config_set(t->cfg, "provenance", "version", TIJEPA_VERSION);
     if (job) config_set(t->cfg, "provenance", "slurm_job_id", job);
     if (nodes) config_set(t->cfg, "provenance", "slurm_nodelist", nodes);
+    const char *restarts = getenv("SLURM_RESTART_COUNT");
+    if (restarts) config_set(t->cfg, "provenance", "slurm_restart_count", restarts);
     config_set(t->cfg, "provenance", "rank0_host", t->d->hostname);
 
     rs->model.local_batch = t->local_batch;
@@ -330,6 +353,12 @@ int cmd_train(int argc, char **argv) {
             usage(stdout);
             return TJ_EXIT_OK;
         }
+    // Handlers first: a SLURM signal during start-up must still end in a clean requeue.
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stop_signal;
+    sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
     Trainer t;
     memset(&t, 0, sizeof(t));
     t.d = dist_init(&argc, &argv);
@@ -352,7 +381,7 @@ int cmd_train(int argc, char **argv) {
             dist_abort(t.d, "cannot write %s: %s", path, strerror(errno));
         free(ini);
         snprintf(path, sizeof(path), "%s/metrics.jsonl", rs->dir);
-        t.metrics = fopen(path, t.start_step > 0 ? "a" : "w");
+        t.metrics = open_metrics(path, t.start_step);
         if (!t.metrics) dist_abort(t.d, "cannot write %s: %s", path, strerror(errno));
         printf("tijepa train: %s, preset %s (%s mode), %zu parameters (%zu trainable), %d rank(s) "
                "× %d thread(s), global batch %d, %d steps\n",
@@ -361,11 +390,6 @@ int cmd_train(int argc, char **argv) {
                rs->global_batch, rs->steps);
         fflush(stdout);
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_stop_signal;
-    sigaction(SIGUSR1, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
 
     const ModelShape *s = &rs->model.shape;
     int K = t.m ? (rs->model.nce_weight > 0 ? rs->model.negatives : 0) : 0;

@@ -8,7 +8,10 @@ rm -rf "$WORK/straight" "$WORK/part" "$WORK/e1" "$WORK/e4"
 train 2 "$WORK/straight" --set train.steps=20 --set train.ckpt_every=10
 train 2 "$WORK/part" --set train.steps=20 --set train.ckpt_every=10 --set train.stop_after=10
 [ -f "$WORK/part/ckpt/step-00000010.h5" ] && [ ! -f "$WORK/part/ckpt/step-00000020.h5" ]
+# a run killed without saving leaves metrics past its checkpoint: the resumed run drops them
+echo '{"step": 11, "loss": 99.0}' >>"$WORK/part/metrics.jsonl"
 train 2 "$WORK/part" --set train.steps=20 --set train.ckpt_every=10 --resume auto
+[ "$(grep -c '"step": 11,' "$WORK/part/metrics.jsonl")" = 1 ]
 grep -q "resume: .*step-00000010.h5 (step 10)" "$WORK/part.log"
 final=ckpt/step-00000020.h5
 $PY "$HERE/compare_ckpt.py" "$WORK/part/$final" "$WORK/straight/$final" --rtol 0
