@@ -5,6 +5,13 @@
 
 #include "layout.h"
 
+// Kernel variants used by the blocks (model.h documents the accumulating originals).
+// OpenBLAS is pinned to one thread: the kernels parallelise their GEMMs with OpenMP themselves.
+void blas_single_thread(void);
+// linear_backward with dinp OVERWRITTEN (dinp = dout·weight) instead of accumulated.
+void linear_backward_set(float *dinp, float *dweight, float *dbias, const float *dout,
+                         const float *inp, const float *weight, int N, int in_dim, int out_dim);
+
 // Bump allocator over one malloc: a first pass with base == NULL only counts floats.
 typedef struct {
     float *base;
