@@ -2,14 +2,16 @@
 // Each (batch, head) pair is a handful of sgemms that read its slice of q, k and v in place
 // through the row strides (so fused qkv / kv projections need no copies), plus a row-wise masked
 // softmax. The (batch, head) pairs are independent: with enough of them, they are spread over
-// OpenMP threads while OpenBLAS is held to one thread (no oversubscription); otherwise they run
-// in order and OpenBLAS threads each sgemm. Every output element is written by exactly one
-// (batch, head), so the result does not depend on the thread count.
+// OpenMP threads, each sgemm single-threaded (OpenBLAS stays pinned to one thread, linear.c);
+// otherwise they run in order with OpenMP over the softmax rows. Every output element is written by
+// exactly one (batch, head), so the result does not depend on the thread count.
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
 
+#include "blocks.h"
 #include "model.h"
+#include "vecmath.h"
 
 #define SOFTMAX_PARALLEL_MIN 16384L
 // Below this many multiply-adds per sgemm pass, a thread team costs more than it saves.
@@ -22,6 +24,7 @@ typedef struct {
     const uint8_t *key_valid;
     int B, Nq, Nk, D, heads, head_dim, q_stride, kv_stride;
     float scale;
+    float beta; // backward: 1 accumulates into dq/dk/dv, 0 overwrites them
 } attention_args;
 
 // Work on one (batch b, head h); parallel_rows allows OpenMP over query rows inside.
@@ -40,19 +43,17 @@ static size_t probs_offset(const attention_args *a, int b, int h) {
     return ((size_t)b * a->heads + h) * a->Nq * a->Nk;
 }
 
-// Runs fn over every (b, h). OpenBLAS is pinned to one thread inside the OpenMP team and its
-// previous thread count restored afterwards.
+// Runs fn over every (b, h): over OpenMP threads when the work is large enough, each pair's
+// sgemms single-threaded.
 static void for_each_head(head_fn fn, const attention_args *a) {
     int items = a->B * a->heads;
     int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
     long work = (long)items * a->Nq * a->Nk * a->head_dim;
+    blas_single_thread(); // as in linear.c: OpenMP threads only, never OpenBLAS's pool too
     if (threads > 1 && items >= threads && work >= HEADS_PARALLEL_MIN) {
-        int blas_threads = openblas_get_num_threads();
-        if (blas_threads != 1) openblas_set_num_threads(1);
 #pragma omp parallel for schedule(static)
         for (int it = 0; it < items; it++)
             fn(a, it / a->heads, it % a->heads, 0);
-        if (blas_threads != 1) openblas_set_num_threads(blas_threads);
     } else {
         for (int it = 0; it < items; it++)
             fn(a, it / a->heads, it % a->heads, threads > 1);
@@ -60,23 +61,32 @@ static void for_each_head(head_fn fn, const attention_args *a) {
 }
 
 // One row of logits → probabilities over the valid keys (valid may be NULL = all valid).
-// Masked keys get probability 0; a row with no valid key becomes all zeros.
-static void masked_softmax_row(float *p, const uint8_t *valid, int Nk) {
+// Masked keys get probability 0; a row with no valid key becomes all zeros. Vectorised: the max
+// and the sum are SIMD reductions, exp is vecmath.h's (its arguments are ≤ 0 here).
+static inline void masked_softmax_row(float *p, const uint8_t *valid, int Nk) {
     float max = -INFINITY;
     int any = 0;
+#pragma omp simd reduction(max : max) reduction(| : any)
     for (int j = 0; j < Nk; j++) {
-        if (valid && !valid[j]) continue;
-        if (!any || p[j] > max) max = p[j];
-        any = 1;
+        int ok = !valid || valid[j];
+        float v = ok ? p[j] : -INFINITY;
+        max = v > max ? v : max;
+        any |= ok;
+    }
+    if (!any) {
+        for (int j = 0; j < Nk; j++)
+            p[j] = 0.0f;
+        return;
     }
     float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
     for (int j = 0; j < Nk; j++) {
-        float e = (any && (!valid || valid[j])) ? expf(p[j] - max) : 0.0f;
+        float e = (!valid || valid[j]) ? vec_exp(p[j] - max) : 0.0f;
         p[j] = e;
         sum += e;
     }
-    if (!any) return;
     float inv = 1.0f / sum;
+#pragma omp simd
     for (int j = 0; j < Nk; j++)
         p[j] *= inv;
 }
@@ -116,6 +126,7 @@ static attention_args make_args(const float *q, const float *k, const float *v, 
     a.q_stride = q_stride;
     a.kv_stride = kv_stride;
     a.scale = 1.0f / sqrtf((float)a.head_dim);
+    a.beta = 1.0f;
     return a;
 }
 
@@ -143,14 +154,17 @@ static void softmax_backward_rows(float *ds, const float *p, int Nq, int Nk, int
         float *row = ds + (size_t)i * Nk;
         const float *prow = p + (size_t)i * Nk;
         float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
         for (int j = 0; j < Nk; j++)
             dot += row[j] * prow[j];
+#pragma omp simd
         for (int j = 0; j < Nk; j++)
             row[j] = prow[j] * (row[j] - dot);
     }
 }
 
-// dV += Pᵀ·dO; dP = dO·Vᵀ; dS = softmax backward; dQ += scale·dS·K; dK += scale·dSᵀ·Q.
+// dV += Pᵀ·dO; dP = dO·Vᵀ; dS = softmax backward; dQ += scale·dS·K; dK += scale·dSᵀ·Q
+// (= instead of += when beta is 0).
 static void backward_head(const attention_args *a, int b, int h, int parallel_rows) {
     size_t qo = q_offset(a, b, h), kvo = kv_offset(a, b, h);
     const float *dout = a->dout + out_offset(a, b, h);
@@ -158,7 +172,7 @@ static void backward_head(const attention_args *a, int b, int h, int parallel_ro
     int Nq = a->Nq, Nk = a->Nk, hd = a->head_dim;
     if (a->dv)
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Nk, hd, Nq, 1.0f, p, Nk, dout, a->D,
-                    1.0f, a->dv + kvo, a->kv_stride);
+                    a->beta, a->dv + kvo, a->kv_stride);
     if (!a->dq && !a->dk) return;
     float *ds = a->scratch + probs_offset(a, b, h);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Nq, Nk, hd, 1.0f, dout, a->D, a->v + kvo,
@@ -166,23 +180,47 @@ static void backward_head(const attention_args *a, int b, int h, int parallel_ro
     softmax_backward_rows(ds, p, Nq, Nk, parallel_rows);
     if (a->dq)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Nq, hd, Nk, a->scale, ds, Nk,
-                    a->k + kvo, a->kv_stride, 1.0f, a->dq + qo, a->q_stride);
+                    a->k + kvo, a->kv_stride, a->beta, a->dq + qo, a->q_stride);
     if (a->dk)
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Nk, hd, Nq, a->scale, ds, Nk,
-                    a->q + qo, a->q_stride, 1.0f, a->dk + kvo, a->kv_stride);
+                    a->q + qo, a->q_stride, a->beta, a->dk + kvo, a->kv_stride);
+}
+
+static void backward(float *dq, float *dk, float *dv, float beta, float *scratch, const float *dout,
+                     const float *q, const float *k, const float *v, const float *probs, int B,
+                     int Nq, int Nk, int D, int heads, int q_stride, int kv_stride) {
+    if (B <= 0 || Nq <= 0 || heads <= 0) return;
+    if (Nk <= 0) { // no keys: dq is zero (and there are no key rows)
+        if (beta == 0.0f && dq)
+            for (size_t r = 0; r < (size_t)B * Nq; r++)
+                for (int d = 0; d < D; d++)
+                    dq[r * q_stride + d] = 0.0f;
+        return;
+    }
+    attention_args a = make_args(q, k, v, B, Nq, Nk, D, heads, q_stride, kv_stride);
+    a.dq = dq;
+    a.dk = dk;
+    a.dv = dv;
+    a.beta = beta;
+    a.scratch = scratch;
+    a.dout = dout;
+    a.probs_in = probs;
+    for_each_head(backward_head, &a);
 }
 
 // dq/dk/dv accumulate at the strides of q/k/v (NULL = skipped); scratch [B,heads,Nq,Nk].
 void attention_backward(float *dq, float *dk, float *dv, float *scratch, const float *dout,
                         const float *q, const float *k, const float *v, const float *probs, int B,
                         int Nq, int Nk, int D, int heads, int q_stride, int kv_stride) {
-    if (B <= 0 || Nq <= 0 || Nk <= 0 || heads <= 0) return;
-    attention_args a = make_args(q, k, v, B, Nq, Nk, D, heads, q_stride, kv_stride);
-    a.dq = dq;
-    a.dk = dk;
-    a.dv = dv;
-    a.scratch = scratch;
-    a.dout = dout;
-    a.probs_in = probs;
-    for_each_head(backward_head, &a);
+    backward(dq, dk, dv, 1.0f, scratch, dout, q, k, v, probs, B, Nq, Nk, D, heads, q_stride,
+             kv_stride);
+}
+
+// As attention_backward, but dq/dk/dv are overwritten: every (batch, head) writes its own slice
+// once, so no zeroing pass is needed.
+void attention_backward_set(float *dq, float *dk, float *dv, float *scratch, const float *dout,
+                            const float *q, const float *k, const float *v, const float *probs,
+                            int B, int Nq, int Nk, int D, int heads, int q_stride, int kv_stride) {
+    backward(dq, dk, dv, 0.0f, scratch, dout, q, k, v, probs, B, Nq, Nk, D, heads, q_stride,
+             kv_stride);
 }

@@ -83,12 +83,9 @@ static void mlp_backward(float *dx, BlockScratch *s, float *g_n2w, float *g_n2b,
                          const float *fc1, const float *gelu, const float *n2w, const float *fc1w,
                          const float *fc2w, int N, int D) {
     size_t nh = (size_t)N * 4 * D;
-    memset(s->dgelu, 0, nh * sizeof(float));
-    linear_backward(s->dgelu, g_fc2w, g_fc2b, dx, gelu, fc2w, N, 4 * D, D);
-    memset(s->dfc1, 0, nh * sizeof(float));
-    gelu_backward(s->dfc1, s->dgelu, fc1, nh);
-    memset(s->dln, 0, (size_t)N * D * sizeof(float));
-    linear_backward(s->dln, g_fc1w, g_fc1b, s->dfc1, ln2, fc1w, N, D, 4 * D);
+    linear_backward_set(s->dgelu, g_fc2w, g_fc2b, dx, gelu, fc2w, N, 4 * D, D);
+    gelu_backward_set(s->dfc1, s->dgelu, fc1, nh);
+    linear_backward_set(s->dln, g_fc1w, g_fc1b, s->dfc1, ln2, fc1w, N, D, 4 * D);
     layernorm_backward(dx, g_n2w, g_n2b, s->dln, mid, n2w, ln2_mean, ln2_rstd, N, D);
 }
 
@@ -111,13 +108,10 @@ void self_block_backward(float *dx, const SelfBlockW *g, BlockScratch *s, const 
     mlp_backward(dx, s, g->norm2_w, g->norm2_b, g->fc1_w, g->fc1_b, g->fc2_w, g->fc2_b, a->mid,
                  a->ln2, a->ln2_mean, a->ln2_rstd, a->fc1, a->gelu, w->norm2_w, w->fc1_w, w->fc2_w,
                  N, D);
-    memset(s->datt, 0, (size_t)N * D * sizeof(float));
-    linear_backward(s->datt, g->proj_w, g->proj_b, dx, a->att, w->proj_w, N, D, D);
-    memset(s->dqkv, 0, (size_t)N * 3 * D * sizeof(float));
-    attention_backward(s->dqkv, s->dqkv + D, s->dqkv + 2 * D, s->dprobs, s->datt, a->qkv,
-                       a->qkv + D, a->qkv + 2 * D, a->probs, B, n, n, D, heads, 3 * D, 3 * D);
-    memset(s->dln, 0, (size_t)N * D * sizeof(float));
-    linear_backward(s->dln, g->qkv_w, g->qkv_b, s->dqkv, a->ln1, w->qkv_w, N, D, 3 * D);
+    linear_backward_set(s->datt, g->proj_w, g->proj_b, dx, a->att, w->proj_w, N, D, D);
+    attention_backward_set(s->dqkv, s->dqkv + D, s->dqkv + 2 * D, s->dprobs, s->datt, a->qkv,
+                           a->qkv + D, a->qkv + 2 * D, a->probs, B, n, n, D, heads, 3 * D, 3 * D);
+    linear_backward_set(s->dln, g->qkv_w, g->qkv_b, s->dqkv, a->ln1, w->qkv_w, N, D, 3 * D);
     zero_key_bias_grad(g->qkv_b ? g->qkv_b + D : NULL, D);
     layernorm_backward(dx, g->norm1_w, g->norm1_b, s->dln, x_in, w->norm1_w, a->ln1_mean,
                        a->ln1_rstd, N, D);
@@ -145,20 +139,16 @@ void cross_block_backward(float *dz, float *dt, const CrossBlockW *g, BlockScrat
     mlp_backward(dz, s, g->norm2_w, g->norm2_b, g->fc1_w, g->fc1_b, g->fc2_w, g->fc2_b, a->mid,
                  a->ln2, a->ln2_mean, a->ln2_rstd, a->fc1, a->gelu, w->norm2_w, w->fc1_w, w->fc2_w,
                  N, H);
-    memset(s->datt, 0, (size_t)N * H * sizeof(float));
-    linear_backward(s->datt, g->proj_w, g->proj_b, dz, a->att, w->proj_w, N, H, H);
+    linear_backward_set(s->datt, g->proj_w, g->proj_b, dz, a->att, w->proj_w, N, H, H);
     // dq and dkv share the dqkv workspace:
     // dq [N,H] first, then dkv [Nt,2H].
     float *dq = s->dqkv, *dkv = s->dqkv + (size_t)N * H;
-    memset(s->dqkv, 0, ((size_t)N * H + (size_t)Nt * 2 * H) * sizeof(float));
-    attention_backward(dq, dkv, dkv + H, s->dprobs, s->datt, a->q, a->kv, a->kv + H, a->probs, B, n,
-                       L, H, heads, H, 2 * H);
-    memset(s->dln, 0, (size_t)N * H * sizeof(float));
-    linear_backward(s->dln, g->q_w, g->q_b, dq, a->lnz, w->q_w, N, H, H);
+    attention_backward_set(dq, dkv, dkv + H, s->dprobs, s->datt, a->q, a->kv, a->kv + H, a->probs,
+                           B, n, L, H, heads, H, 2 * H);
+    linear_backward_set(s->dln, g->q_w, g->q_b, dq, a->lnz, w->q_w, N, H, H);
     layernorm_backward(dz, g->norm1_w, g->norm1_b, s->dln, z_in, w->norm1_w, a->lnz_mean,
                        a->lnz_rstd, N, H);
-    memset(s->dlnt, 0, (size_t)Nt * H * sizeof(float));
-    linear_backward(s->dlnt, g->kv_w, g->kv_b, dkv, a->lnt, w->kv_w, Nt, H, 2 * H);
+    linear_backward_set(s->dlnt, g->kv_w, g->kv_b, dkv, a->lnt, w->kv_w, Nt, H, 2 * H);
     zero_key_bias_grad(g->kv_b, H);
     layernorm_backward(dt, g->norm1_w, g->norm1_b, s->dlnt, t, w->norm1_w, a->lnt_mean, a->lnt_rstd,
                        Nt, H);

@@ -11,6 +11,12 @@ void blas_single_thread(void);
 // linear_backward with dinp OVERWRITTEN (dinp = dout·weight) instead of accumulated.
 void linear_backward_set(float *dinp, float *dweight, float *dbias, const float *dout,
                          const float *inp, const float *weight, int N, int in_dim, int out_dim);
+// gelu_backward with dinp OVERWRITTEN.
+void gelu_backward_set(float *dinp, const float *dout, const float *inp, size_t n);
+// attention_backward with dq, dk, dv OVERWRITTEN (each written exactly once).
+void attention_backward_set(float *dq, float *dk, float *dv, float *scratch, const float *dout,
+                            const float *q, const float *k, const float *v, const float *probs,
+                            int B, int Nq, int Nk, int D, int heads, int q_stride, int kv_stride);
 
 // Bump allocator over one malloc: a first pass with base == NULL only counts floats.
 typedef struct {

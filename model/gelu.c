@@ -4,6 +4,7 @@
 // 1 + erf(x/√2) cancels. Element-wise, so large arrays are split across OpenMP threads.
 #include <math.h>
 
+#include "blocks.h"
 #include "model.h"
 #include "vecmath.h"
 
@@ -29,5 +30,16 @@ void gelu_backward(float *dinp, const float *dout, const float *inp, size_t n) {
         float x = inp[i];
         float pdf = INV_SQRT_2PI * vec_exp(-0.5f * x * x);
         dinp[i] += dout[i] * (vec_normal_cdf(x) + x * pdf);
+    }
+}
+
+// dinp[n] = dout · (Φ(x) + x·φ(x)), overwriting (blocks.h)
+void gelu_backward_set(float *dinp, const float *dout, const float *inp, size_t n) {
+    long count = (long)n;
+#pragma omp parallel for simd schedule(static) if (count > GELU_PARALLEL_MIN)
+    for (long i = 0; i < count; i++) {
+        float x = inp[i];
+        float pdf = INV_SQRT_2PI * vec_exp(-0.5f * x * x);
+        dinp[i] = dout[i] * (vec_normal_cdf(x) + x * pdf);
     }
 }
