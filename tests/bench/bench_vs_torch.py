@@ -25,15 +25,15 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-# name: (preset, mode, nce_weight, steps, warmup) — steps sized for a shared 2-core machine.
+# name: (preset, mode, nce_weight, steps, warmup, max repeats) — sized for a shared 2-core machine.
 CASES = {
-    "tiny": ("tiny", "paper", 1.0, 8, 2),
-    "tiny-l0": ("tiny", "paper", 0.0, 8, 2),
-    "tiny-scratch": ("tiny", "scratch", 1.0, 6, 2),
-    "small": ("small", "paper", 1.0, 3, 1),
-    "small-l0": ("small", "paper", 0.0, 3, 1),
-    "base": ("base", "paper", 1.0, 1, 1),
-    "base-l0": ("base", "paper", 0.0, 1, 1),
+    "tiny": ("tiny", "paper", 1.0, 8, 2, 9),
+    "tiny-l0": ("tiny", "paper", 0.0, 8, 2, 9),
+    "tiny-scratch": ("tiny", "scratch", 1.0, 6, 2, 9),
+    "small": ("small", "paper", 1.0, 3, 1, 9),
+    "small-l0": ("small", "paper", 0.0, 3, 1, 9),
+    "base": ("base", "paper", 1.0, 1, 1, 1),
+    "base-l0": ("base", "paper", 0.0, 1, 1, 1),
 }
 DEFAULT_CASES = "tiny,tiny-l0,tiny-scratch,small,small-l0,base,base-l0"
 NEGATIVES, TEMPERATURE = 4, 0.05  # launch/settings.c defaults (nce_weight 1.0)
@@ -47,8 +47,12 @@ def result_line(text, what):
 
 
 def thread_env(threads):
+    """The same thread settings for tijepa and PyTorch. OMP_WAIT_POLICY=passive: on a machine
+    shared with other jobs, OpenMP threads that spin at barriers while their partner is
+    descheduled cost both frameworks several times their step time (docs/performance.md)."""
     env = dict(os.environ)
     env["OMP_NUM_THREADS"] = env["OPENBLAS_NUM_THREADS"] = str(threads)
+    env.setdefault("OMP_WAIT_POLICY", "passive")
     return env
 
 
@@ -124,15 +128,16 @@ def measure(args):
     threads = [int(t) for t in args.threads.split(",")]
     rows, sgemm, loads = [], {}, []
     for name in args.cases.split(","):
-        preset, mode, nce, steps, warmup = CASES[name]
+        preset, mode, nce, steps, warmup, max_repeats = CASES[name]
         steps = args.steps or steps
+        repeats = min(args.repeats, max_repeats)
         for th in threads:
             key = (preset, th)
             if key not in sgemm:
                 sgemm[key] = [run([os.path.join(bench, "bench_sgemm"), "--preset", preset,
                                    "--threads", str(th)], thread_env(th))]
             tj, pt = [], []
-            for r in range(args.repeats):
+            for r in range(repeats):
                 masks = os.path.join(work, "%s-t%d-r%d.masks.jsonl" % (name, th, r))
                 loads.append(loadavg())
                 tj.append(run([os.path.join(bench, "bench_step"), "--preset", preset, "--mode",
@@ -238,6 +243,7 @@ def main():
                      python=platform.python_version()),
         load_average=dict(min=min(loads), max=max(loads)), seconds=time.time() - t0,
         negatives=NEGATIVES, temperature=TEMPERATURE, repeats=args.repeats,
+        omp_wait_policy=os.environ.get("OMP_WAIT_POLICY", "passive"),
         sgemm=sgemm, rows=rows, scaling=scaling)
     out = args.out or os.path.join(args.build, "bench", "perf.json")
     json.dump(report, open(out, "w"), indent=1)

@@ -38,16 +38,16 @@ def read_presets(path=os.path.join(ROOT, "model", "presets.c")):
 
 
 def make_config(preset, mode="paper", nce_weight=1.0, negatives=4, temperature=0.05,
-                total_steps=100, negative_target="own"):
+                total_steps=100, negative_target="own", target_text="caption"):
     """A tijepa_ref config dict with the optimiser defaults of model/optim.c and the loss
     defaults of launch/settings.c (negative_target "own": each negative's target path sees its
-    own caption)."""
+    own caption; target_text "caption": the target crosser sees the caption)."""
     cfg = dict(read_presets()[preset])
     cfg.update(mode=mode, nce_weight=float(nce_weight), negatives=int(negatives) if nce_weight > 0
                else 0, temperature=float(temperature), lr=1e-3, start_lr=2e-4, final_lr=1e-6,
                warmup_steps=0, total_steps=total_steps, weight_decay=0.04,
                final_weight_decay=0.4, ema_start=0.996, ema_end=1.0, clip_grad=0.0,
-               negative_target=negative_target)
+               negative_target=negative_target, target_text=target_text)
     return cfg
 
 
