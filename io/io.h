@@ -156,7 +156,8 @@ void vocab_builder_stats(const VocabBuilder *vb, VocabBuilderStats *out);
 // the rest of the name, lower-cased, is the extension ("a.b.TXT" → key "a", extension "b.txt").
 // Only adjacent members group; a repeated extension starts a new sample with the same key (as
 // webdataset does). Extensions used: png/jpg/jpeg (image), txt (caption), json (metadata, kept
-// as text), cls (integer label); other extensions are ignored and counted; members that are not
+// as text), cls (integer label), and in feature shards img.f32, txt.f32, valid.u8 (see "Feature
+// shards"); other extensions are ignored and counted; members that are not
 // regular files, names without an extension, and members whose file name or key starts and
 // ends with "__" (webdataset metadata) are skipped.
 
@@ -195,7 +196,15 @@ typedef struct {
     size_t cls_len;
     int n_members; // members grouped into this sample (ignored ones included)
     int n_ignored; // members with an unused extension (or a second image)
+    // Feature members (feature shards written by `tijepa encode`; see "Feature shards" below),
+    // raw bytes, NULL when absent.
+    const uint8_t *feat_img, *feat_txt, *feat_valid;
+    size_t feat_img_len, feat_txt_len, feat_valid_len;
 } TarSample;
+
+// A .cls label: a decimal integer in [0, 2^31) with optional white space and a leading '+'.
+// 1 and *out set when valid, 0 otherwise.
+int label_parse(const char *text, size_t n, int *out);
 
 // Reads the sizes from a PNG (IHDR) or JPEG (SOFn) header without decoding pixels.
 // Returns SAMPLE_OK, SAMPLE_NOT_IMAGE or SAMPLE_BAD_HEADER.
@@ -280,6 +289,34 @@ typedef struct {
 int shard_spec_expand(ShardList *out, const char *spec, char *err, size_t errlen);
 void shard_list_free(ShardList *list);
 
+// ---- Feature shards ----
+//
+// `tijepa encode` runs the frozen encoders of a paper-mode model once over pixel shards and writes
+// feature shards: one output shard per input shard, holding the same usable samples in the same
+// order, each with the members
+//   KEY.img.f32    s = the frozen image encoder's full-image tokens, float32 little-endian [P, De]
+//   KEY.txt.f32    u = the frozen text encoder's output, float32 little-endian [L, Dt]
+//   KEY.valid.u8   the caption's key-padding mask [L], bytes 0 or 1
+// and the source's KEY.txt, KEY.cls and KEY.json kept as they were. There is no shape header: the
+// reader knows P, De, L and Dt from the training config and checks every member's exact byte
+// size against them (and that features are finite and the mask is 0/1), so features made with
+// another model cannot be read silently. docs/encoders.md, "Feature shards".
+#define FEATURE_EXT_IMG "img.f32"
+#define FEATURE_EXT_TXT "txt.f32"
+#define FEATURE_EXT_VALID "valid.u8"
+typedef struct {
+    int img_tokens, img_dim; // P = (image_size / patch)², De = model.img_dim
+    int txt_len, txt_dim;    // L = model.txt_len, Dt = model.txt_dim
+} FeatureShape;
+// The cheap checks of a feature sample: the three members present with exactly P·De·4, L·Dt·4 and
+// L bytes, features finite, mask bytes 0 or 1, .cls (when present) a label. 0 when usable (*label
+// the .cls value or −1), −1 with a cause naming the member, both sizes and the config keys in why.
+int feature_sample_check(const TarSample *s, const FeatureShape *fs, int *label, char *why,
+                         size_t whylen);
+// float32 ↔ little-endian bytes (a copy on little-endian hosts, a byte swap elsewhere).
+void f32_to_le(uint8_t *dst, const float *src, size_t n);
+void f32_from_le(float *dst, const uint8_t *src, size_t n);
+
 // ---- The streaming pipeline ----
 //
 // Each epoch e: the shard list is permuted by an RNG seeded by (seed, e); samples pass the cheap
@@ -332,6 +369,14 @@ typedef struct {
     float mean[3], std[3]; // normalisation: (v/255 − mean[c]) / std[c]
     int warn_limit;        // warning lines per problem kind; 0 = silent
     FILE *log;             // warnings; NULL = stderr
+    // Feature shards instead of pixels (training with data.features = true): samples are checked
+    // with feature_sample_check against feature_shape instead of sample_check, and a batch holds
+    // img_features, txt_features and valid instead of images and tokens (no decoding, no
+    // tokenizer needed). Everything else — shard order, shuffle, batches, split modes, cursor —
+    // is the pixel stream's, so feature shards from `tijepa encode` give the same batches as
+    // their pixel shards on the same seed.
+    int features;
+    FeatureShape feature_shape;
 } StreamOptions;
 // Defaults: seed 0, image_size 32, max_text_len 32, split sample, rank 0, world 1, global_batch
 // 16, shuffle_buffer 1000, prefetch 2, max_pixels 1<<26, ImageNet mean/std, warn_limit 10.
@@ -353,8 +398,9 @@ typedef struct {
     int64_t tokens;      // valid tokens produced by this rank ([CLS]/[SEP] included)
     int64_t unk_tokens;  // of which [UNK]
     int64_t batches;     // batches delivered
+    int64_t bad_features; // feature stream: samples failing feature_sample_check (skipped)
 } StreamCounters;
-// Total of skipped[] (the samples the stream left out).
+// Total of skipped[] and bad_features (the samples the stream left out).
 int64_t stream_counters_skipped(const StreamCounters *c);
 
 // Position in the stream: identical on every rank. Restoring it yields exactly the batches an
@@ -392,6 +438,9 @@ typedef struct {
     int64_t batch_in_epoch;  // index of the (global) batch within its epoch
     int64_t step;            // index of the (global) batch since the start (0-based)
     StreamCounters counters; // at the completion of this batch
+    // Feature streams only (StreamOptions.features; then images and tokens are NULL):
+    float *img_features; // [n, P, De]
+    float *txt_features; // [n, L, Dt]
 } Batch;
 
 typedef struct Stream Stream;

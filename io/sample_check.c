@@ -111,8 +111,7 @@ static int is_space(char c) {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
 }
 
-// A decimal integer in [0, 2^31) with optional surrounding white space and a leading '+'.
-static int parse_label(const char *s, size_t n, int *out) {
+int label_parse(const char *s, size_t n, int *out) {
     size_t i = 0;
     while (i < n && is_space(s[i]))
         i++;
@@ -173,7 +172,7 @@ SampleProblem sample_check(const TarSample *s, size_t max_pixels, int *label, in
             }
         }
     }
-    if (p == SAMPLE_OK && s->cls && !parse_label(s->cls, s->cls_len, &lab)) {
+    if (p == SAMPLE_OK && s->cls && !label_parse(s->cls, s->cls_len, &lab)) {
         p = SAMPLE_BAD_LABEL;
         if (why) snprintf(why, whylen, ".cls is not an integer label in [0, 2^31)");
     }

@@ -84,11 +84,12 @@ static double now_ms(void) {
 // ---- the stream ----
 
 enum { PURPOSE_SHARDS = 1, PURPOSE_SAMPLES = 2 };
-enum { WARN_DAMAGED = SAMPLE_PROBLEM_COUNT, WARN_KINDS };
+enum { WARN_DAMAGED = SAMPLE_PROBLEM_COUNT, WARN_FEATURES, WARN_KINDS };
 
-// A sample as held in the shuffle buffer and the batch group: raw bytes, not decoded.
+// A sample as held in the shuffle buffer and the batch group: raw bytes, not decoded. In a
+// feature stream, image holds the .img.f32 bytes, caption the .txt.f32 bytes and valid the mask.
 typedef struct {
-    Buf key, image, caption;
+    Buf key, image, caption, valid;
     int label;
     int shard; // index in the shard list
 } RawSample;
@@ -163,7 +164,7 @@ int split_mode_parse(const char *text, SplitMode *out) {
 }
 
 int64_t stream_counters_skipped(const StreamCounters *c) {
-    int64_t n = 0;
+    int64_t n = c->bad_features;
     for (int i = 1; i < SAMPLE_PROBLEM_COUNT; i++)
         n += c->skipped[i];
     return n;
@@ -180,7 +181,9 @@ static void warn(Stream *s, int kind, int everyone, const char *fmt, ...) {
     if (s->o.world > 1) snprintf(rank, sizeof(rank), "[rank %d]", s->o.rank);
     if (s->warned[kind]++ == s->o.warn_limit) {
         fprintf(f, "tijepa: data%s: further '%s' warnings suppressed (still counted)\n", rank,
-                kind == WARN_DAMAGED ? "damaged_shard" : sample_problem_name((SampleProblem)kind));
+                kind == WARN_DAMAGED    ? "damaged_shard"
+                : kind == WARN_FEATURES ? "bad_features"
+                                        : sample_problem_name((SampleProblem)kind));
         return;
     }
     char msg[1024];
@@ -246,16 +249,32 @@ static int read_usable(Stream *s, RawSample **out) {
         s->counters.samples_read++;
         s->counters.members_ignored += t.n_ignored;
         int label;
-        SampleProblem p = sample_check(&t, s->o.max_pixels, &label, NULL, NULL, why, sizeof(why));
-        if (p != SAMPLE_OK) {
-            s->counters.skipped[p]++;
-            warn(s, p, 1, "skipping sample '%s' in %s: %s", t.key, t.shard, why);
-            continue;
+        if (s->o.features) {
+            if (feature_sample_check(&t, &s->o.feature_shape, &label, why, sizeof(why))) {
+                s->counters.bad_features++;
+                warn(s, WARN_FEATURES, 1, "skipping sample '%s' in %s: %s", t.key, t.shard, why);
+                continue;
+            }
+        } else {
+            SampleProblem p =
+                sample_check(&t, s->o.max_pixels, &label, NULL, NULL, why, sizeof(why));
+            if (p != SAMPLE_OK) {
+                s->counters.skipped[p]++;
+                warn(s, p, 1, "skipping sample '%s' in %s: %s", t.key, t.shard, why);
+                continue;
+            }
         }
         s->counters.samples_usable++;
         RawSample *r = s->free_list[--s->n_free];
-        if (buf_set(&r->key, t.key, strlen(t.key)) || buf_set(&r->image, t.image, t.image_len) ||
-            buf_set(&r->caption, t.caption, t.caption_len)) {
+        int oom = buf_set(&r->key, t.key, strlen(t.key));
+        if (s->o.features)
+            oom = oom || buf_set(&r->image, t.feat_img, t.feat_img_len) ||
+                  buf_set(&r->caption, t.feat_txt, t.feat_txt_len) ||
+                  buf_set(&r->valid, t.feat_valid, t.feat_valid_len);
+        else
+            oom = oom || buf_set(&r->image, t.image, t.image_len) ||
+                  buf_set(&r->caption, t.caption, t.caption_len);
+        if (oom) {
             release(s, r);
             set_error(s, "out of memory holding sample '%s' of %s", t.key, t.shard);
             return -1;
@@ -384,7 +403,23 @@ static int next_group(Stream *s) {
     }
 }
 
+// A feature sample (checked when read): its bytes into batch position j.
+static void load_features(Stream *s, const RawSample *r, Batch *b, int j) {
+    const FeatureShape *fs = &s->o.feature_shape;
+    size_t img = (size_t)fs->img_tokens * fs->img_dim, txt = (size_t)fs->txt_len * fs->txt_dim;
+    f32_from_le(b->img_features + j * img, (const uint8_t *)r->image.data, img);
+    f32_from_le(b->txt_features + j * txt, (const uint8_t *)r->caption.data, txt);
+    memcpy(b->valid + (size_t)j * fs->txt_len, r->valid.data, (size_t)fs->txt_len);
+    for (int l = 0; l < fs->txt_len; l++)
+        s->counters.tokens += r->valid.data[l];
+    b->labels[j] = r->label;
+}
+
 static int try_decode(Stream *s, const RawSample *r, Batch *b, int j) {
+    if (s->o.features) { // nothing can fail: the sizes were checked when the sample was read
+        load_features(s, r, b, j);
+        return 0;
+    }
     char err[512], what[512];
     snprintf(what, sizeof(what), "%s:%s", s->shards.paths[r->shard], r->key.data);
     ImageU8 img = {0};
@@ -570,7 +605,14 @@ static int check_resume(const Stream *s, const StreamCursor *c, char *err, size_
 // ---- open / next / close ----
 
 static int check_options(const StreamOptions *o, char *err, size_t errlen) {
-    if (!o->tokenizer) return errorf(err, errlen, "data stream: no tokenizer");
+    const FeatureShape *fs = &o->feature_shape;
+    if (o->features && (fs->img_tokens < 1 || fs->img_dim < 1 || fs->txt_len < 1 ||
+                        fs->txt_dim < 1 || fs->txt_len != o->max_text_len))
+        return errorf(err, errlen,
+                      "data stream: feature shape P=%d De=%d L=%d Dt=%d must be positive with L "
+                      "= max_text_len (%d)",
+                      fs->img_tokens, fs->img_dim, fs->txt_len, fs->txt_dim, o->max_text_len);
+    if (!o->tokenizer && !o->features) return errorf(err, errlen, "data stream: no tokenizer");
     if (o->image_size < 1 || o->max_text_len < 2)
         return errorf(err, errlen, "data stream: image_size must be ≥ 1 and max_text_len ≥ 2");
     if (o->world < 1 || o->rank < 0 || o->rank >= o->world)
@@ -601,7 +643,10 @@ static int count_usable(Stream *s, char *err, size_t errlen) {
         if (tr) {
             TarSample t;
             while (tar_reader_next(tr, &t, e, sizeof(e)) == 1)
-                if (sample_check(&t, s->o.max_pixels, NULL, NULL, NULL, NULL, 0) == SAMPLE_OK) n++;
+                if (s->o.features
+                        ? feature_sample_check(&t, &s->o.feature_shape, NULL, NULL, 0) == 0
+                        : sample_check(&t, s->o.max_pixels, NULL, NULL, NULL, NULL, 0) == SAMPLE_OK)
+                    n++;
             tar_reader_close(tr);
         }
         s->usable[i] = n;
@@ -620,9 +665,17 @@ static int alloc_slots(Stream *s) {
     for (int i = 0; i < s->n_slots; i++) {
         Batch *b = &s->slots[i].b;
         b->n = n, b->image_size = S, b->max_text_len = L;
-        if (!(b->images = malloc((size_t)n * 3 * S * S * sizeof(float))) ||
-            !(b->tokens = malloc((size_t)n * L * sizeof(int32_t))) ||
-            !(b->valid = malloc((size_t)n * L)) ||
+        const FeatureShape *fs = &s->o.feature_shape;
+        if (s->o.features) {
+            if (!(b->img_features =
+                      malloc((size_t)n * fs->img_tokens * fs->img_dim * sizeof(float))) ||
+                !(b->txt_features = malloc((size_t)n * fs->txt_len * fs->txt_dim * sizeof(float))))
+                return -1;
+        } else if (!(b->images = malloc((size_t)n * 3 * S * S * sizeof(float))) ||
+                   !(b->tokens = malloc((size_t)n * L * sizeof(int32_t)))) {
+            return -1;
+        }
+        if (!(b->valid = malloc((size_t)n * L)) ||
             !(b->labels = malloc((size_t)n * sizeof(int32_t))) ||
             !(b->global_index = malloc((size_t)n * sizeof(int64_t))) ||
             !(b->keys = calloc((size_t)n, sizeof(char *))))
@@ -759,12 +812,14 @@ void stream_close(Stream *s) {
             free(s->pool[i].key.data);
             free(s->pool[i].image.data);
             free(s->pool[i].caption.data);
+            free(s->pool[i].valid.data);
         }
     }
     if (s->slots)
         for (int i = 0; i < s->n_slots; i++) {
             Batch *b = &s->slots[i].b;
             free(b->images), free(b->tokens), free(b->valid), free(b->labels);
+            free(b->img_features), free(b->txt_features);
             free(b->global_index), free((void *)b->keys), free(s->slots[i].keys.data);
         }
     free(s->slots), free(s->ready), free(s->free_slots);

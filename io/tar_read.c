@@ -51,8 +51,9 @@ struct TarReader {
     int64_t pend_size;
     // The sample being grouped.
     Buf key, image, caption, json, cls;
+    Buf feat[3]; // feature members (FEATURE_EXT_*): img.f32, txt.f32, valid.u8
     char image_ext[8];
-    int has_image, image_oversize, has_caption, has_json, has_cls;
+    int has_image, image_oversize, has_caption, has_json, has_cls, has_feat[3];
     char exts[MAX_TRACKED_EXTS][MAX_EXT_LEN + 1];
     int n_exts, n_members, n_ignored;
     int64_t skipped_members;
@@ -234,7 +235,8 @@ void tar_reader_close(TarReader *r) {
     if (!r) return;
     if (r->a) archive_read_free(r->a);
     src_end(&r->src);
-    Buf *bufs[] = {&r->pend_key, &r->key, &r->image, &r->caption, &r->json, &r->cls};
+    Buf *bufs[] = {&r->pend_key, &r->key,     &r->image,   &r->caption, &r->json,
+                   &r->cls,      &r->feat[0], &r->feat[1], &r->feat[2]};
     for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++)
         free(bufs[i]->data);
     free(r->name);
@@ -283,6 +285,7 @@ static int is_meta(const char *path, const char *key_end) {
 
 static void reset_sample(TarReader *r) {
     r->has_image = r->image_oversize = r->has_caption = r->has_json = r->has_cls = 0;
+    r->has_feat[0] = r->has_feat[1] = r->has_feat[2] = 0;
     r->n_exts = r->n_members = r->n_ignored = 0;
     r->image_ext[0] = 0;
 }
@@ -332,12 +335,20 @@ static int take_pending(TarReader *r, char *err, size_t errlen) {
         target = &r->json, r->has_json = 1;
     } else if (!strcmp(ext, "cls") && !r->has_cls) {
         target = &r->cls, r->has_cls = 1;
+    } else {
+        static const char *const feat_ext[3] = {FEATURE_EXT_IMG, FEATURE_EXT_TXT,
+                                                FEATURE_EXT_VALID};
+        for (int k = 0; k < 3 && !target; k++)
+            if (!strcmp(ext, feat_ext[k]) && !r->has_feat[k])
+                target = &r->feat[k], r->has_feat[k] = 1;
     }
     if (target && (uint64_t)r->pend_size > TAR_MEMBER_MAX) {
-        // an oversized text member: ignored like an unknown extension
+        // an oversized text or feature member: ignored like an unknown extension
         if (target == &r->caption) r->has_caption = 0;
         if (target == &r->json) r->has_json = 0;
         if (target == &r->cls) r->has_cls = 0;
+        for (int k = 0; k < 3; k++)
+            if (target == &r->feat[k]) r->has_feat[k] = 0;
         target = NULL;
     }
     if (!target) {
@@ -368,6 +379,12 @@ static void fill_sample(TarReader *r, TarSample *s) {
     if (r->has_caption) s->caption = r->caption.data, s->caption_len = r->caption.len;
     if (r->has_json) s->json = r->json.data, s->json_len = r->json.len;
     if (r->has_cls) s->cls = r->cls.data, s->cls_len = r->cls.len;
+    if (r->has_feat[0])
+        s->feat_img = (const uint8_t *)r->feat[0].data, s->feat_img_len = r->feat[0].len;
+    if (r->has_feat[1])
+        s->feat_txt = (const uint8_t *)r->feat[1].data, s->feat_txt_len = r->feat[1].len;
+    if (r->has_feat[2])
+        s->feat_valid = (const uint8_t *)r->feat[2].data, s->feat_valid_len = r->feat[2].len;
     s->n_members = r->n_members;
     s->n_ignored = r->n_ignored;
 }

@@ -343,6 +343,14 @@ static void open_stream(Trainer *t, const StreamCursor *resume) {
     so.shuffle_buffer = t->rs.shuffle_buffer;
     so.prefetch = t->rs.prefetch;
     so.warn_limit = t->d->rank == 0 ? 10 : 0;
+    if (t->rs.features) { // feature shards (tijepa encode): s and u instead of pixels
+        const ModelShape *s = &t->rs.model.shape;
+        int grid = s->image_size / s->patch;
+        so.features = 1;
+        so.feature_shape = (FeatureShape){grid * grid, s->img_dim, s->txt_len, s->txt_dim};
+        if (t->d->rank == 0 && features_check(t->m, t->rs.train, stderr, err, sizeof(err)) < 0)
+            dist_abort(t->d, "data.features: %s", err);
+    }
     t->stream = stream_open(&so, resume, err, sizeof(err));
     if (!t->stream) dist_abort(t->d, "data: %s", err);
 }
@@ -402,9 +410,14 @@ int cmd_train(int argc, char **argv) {
         const Batch *b;
         double wait_ms = 0;
         if (stream_next(t.stream, &b, &wait_ms, err, sizeof(err))) dist_abort(t.d, "data: %s", err);
-        ModelBatch mb = {b->n, b->images, b->tokens, b->valid};
+        ModelBatch mb = {.n = b->n,
+                         .images = b->images,
+                         .tokens = b->tokens,
+                         .valid = b->valid,
+                         .img_features = b->img_features};
         mask_sample(&t.masks, &rs->mask, s->image_size / s->patch, rs->seed, (uint64_t)step);
-        const float *u = model_encode_text(t.m, &mb);
+        const float *u = b->txt_features ? model_encode_text_features(t.m, b->txt_features, b->n)
+                                         : model_encode_text(t.m, &mb);
         NegativePool pool, *pp = NULL;
         if (K > 0) {
             dist_allgatherv_rows(t.d, t.pool_u, t.pool_valid, (size_t)rs->global_batch, u, b->valid,

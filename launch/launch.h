@@ -27,6 +27,7 @@ typedef struct {
     char train[2048], val[2048], vocab[1024];
     SplitMode split;
     int shuffle_buffer, prefetch;
+    int features; // data.features: stream feature shards (tijepa encode) instead of pixels
     // [model], [mask], [loss], [optim]
     ModelConfig model; // local_batch filled in by the trainer
     char preset[32];
@@ -78,6 +79,23 @@ int pretrained_load_text(Model *m, const char *path, char *note, size_t notelen,
 // file to log (may be NULL). Call after model_init_weights and before parameters are broadcast.
 int pretrained_apply(Model *m, const RunSettings *rs, FILE *log, char *err, size_t errlen);
 
+// ---------------------------------------------------------------------------------------------
+// Feature shards (launch/features.c; io.h "Feature shards"; docs/encoders.md). `tijepa encode`
+// writes DIR/features.ini beside the shards: the fingerprint of the frozen encoders that made
+// them and the feature shapes; a run with data.features = true checks it before training.
+
+// FNV-1a 64 over the bytes of every txt.* and img.* parameter (the frozen encoders), in buffer
+// order: equal for two models exactly when their encoders hold the same bits.
+uint64_t features_fingerprint(Model *m);
+// Writes dir/features.ini (fingerprint, shapes, text encoder, source spec, weights, counts).
+int features_write_info(const char *dir, Model *m, const char *source, const char *weights,
+                        long samples, int shards, char *err, size_t errlen);
+// The check before training on the feature shards of spec: features.ini beside its first shard
+// must carry this model's fingerprint and shapes. 0 when it does, 1 when there is no
+// features.ini (a warning goes to log, may be NULL), −1 on a mismatch (message in err).
+int features_check(Model *m, const char *spec, FILE *log, char *err, size_t errlen);
+
+int cmd_encode(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_synth(int argc, char **argv);

@@ -16,6 +16,7 @@ static const Command commands[] = {
     {"score", cmd_score, "the energy of one image-text pair"},
     {"search", cmd_search, "the images of a shard set that best fit a text"},
     {"explain", cmd_explain, "a heat map of where a text attends in an image"},
+    {"encode", cmd_encode, "run the frozen encoders once over shards: feature shards"},
     {"synth", cmd_synth, "write the embedded synthetic dataset"},
     {"shard", cmd_shard, "build shards from a folder, captions.tsv, COCO or MVSA"},
     {"vocab", cmd_vocab, "build a WordPiece vocab.txt from captions"},

@@ -104,6 +104,9 @@ int run_settings_resolve(RunSettings *rs, TjConfig *cfg, char *err, size_t errle
         fail(&r, "data.split = '%s': expected sample or shard", split);
     rs->shuffle_buffer = get_int(&r, "data", "shuffle_buffer", 1000);
     rs->prefetch = get_int(&r, "data", "prefetch", 2);
+    if (!r.failed && config_get_bool(cfg, "data", "features", 0, &rs->features, err, errlen))
+        r.failed = 1;
+    config_set(cfg, "data", "features", rs->features ? "true" : "false");
 
     // model: a preset, then explicit shape keys override it
     get_str(&r, rs->preset, sizeof(rs->preset), "model", "preset", "tiny");
@@ -126,6 +129,12 @@ int run_settings_resolve(RunSettings *rs, TjConfig *cfg, char *err, size_t errle
     if (rs->model.text_encoder == TEXT_ENCODER_BERT && rs->model.mode != MODE_PAPER)
         fail(&r, "model.text_encoder = bert is frozen (pretrained weights, forward only): it "
                  "needs model.mode = paper");
+    if (rs->features && rs->model.mode != MODE_PAPER)
+        fail(&r,
+             "data.features = true streams the frozen encoders' outputs (tijepa encode), but "
+             "model.mode = %s trains the image encoder, so its features change every step: use "
+             "model.mode = paper, or pixel shards",
+             mode);
     get_str(&r, rs->image_weights, sizeof(rs->image_weights), "model", "image_weights", "");
     get_str(&r, rs->text_weights, sizeof(rs->text_weights), "model", "text_weights", "");
     if (rs->text_weights[0] && rs->model.text_encoder != TEXT_ENCODER_BERT)

@@ -26,7 +26,7 @@ void model_text_features(Model *m, float *out, const int32_t *tokens, const uint
     size_t L = (size_t)s->txt_len, row = L * s->txt_dim;
     for (int start = 0; start < n; start += m->Bmax) {
         int B = n - start < m->Bmax ? n - start : m->Bmax;
-        ModelBatch b = {B, NULL, tokens + start * L, valid + start * L};
+        ModelBatch b = {.n = B, .tokens = tokens + start * L, .valid = valid + start * L};
         const float *u = model_encode_text(m, &b);
         memcpy(out + start * row, u, B * row * sizeof(float));
     }

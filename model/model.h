@@ -241,6 +241,10 @@ typedef struct {
     const float *images;   // [n, 3, S, S] normalised
     const int32_t *tokens; // [n, L]
     const uint8_t *valid;  // [n, L]
+    // Precomputed full-image tokens s of the frozen image encoder [n, P, De] (paper mode: feature
+    // shards, `tijepa encode`), or NULL. When set, images is not read: the step skips patchify
+    // and the image encoder and uses these as model_image_features would have computed them.
+    const float *img_features;
 } ModelBatch;
 
 typedef struct {
@@ -252,6 +256,11 @@ typedef struct {
 // Step, part 1: the text encoder on the local batch. Returns u [n, L, Dt] (owned by the model),
 // the local contribution to the negative pool.
 const float *model_encode_text(Model *m, const ModelBatch *batch);
+
+// Step, part 1 from precomputed features (paper mode only: the text encoder is frozen): takes
+// u [n, L, Dt] as model_text_features computed it, instead of running the text encoder. Returns
+// the model's copy (as model_encode_text does). Exits with an internal error in scratch mode.
+const float *model_encode_text_features(Model *m, const float *u, int n);
 
 // The negative pool of one step: every sample's text features in global order.
 typedef struct {

@@ -62,6 +62,19 @@ const float *model_encode_text(Model *m, const ModelBatch *batch) {
     return a->u;
 }
 
+const float *model_encode_text_features(Model *m, const float *u, int n) {
+    const ModelShape *s = &m->cfg.shape;
+    if (n > m->Bmax || trains_encoders(m)) {
+        fprintf(stderr,
+                "tijepa: %s:%d: precomputed text features need paper mode and n ≤ %d (got %d)\n",
+                __FILE__, __LINE__, m->Bmax, n);
+        exit(1);
+    }
+    memcpy(m->a.u, u, (size_t)n * s->txt_len * s->txt_dim * sizeof(float));
+    m->n_text = n;
+    return m->a.u;
+}
+
 // Frozen or EMA image encoder on all patches (no saved activations): out [B·P, De].
 void image_encode_full(Model *m, float *out, const ImageW *w, int B) {
     const ModelShape *s = &m->cfg.shape;
@@ -434,13 +447,22 @@ void model_forward_backward(Model *m, ModelLoss *out, const ModelBatch *batch, c
         exit(1);
     }
     memset(m->grads, 0, m->train_cnt * sizeof(float));
-    patchify(a->patches, batch->images, B, 3, s->image_size, s->image_size, s->patch);
 
     // image features: context tokens for X, full-image tokens for the target X̃
-    if (trains_encoders(m)) {
+    if (batch->img_features) { // precomputed by the frozen encoder (feature shards)
+        if (trains_encoders(m)) {
+            fprintf(stderr, "tijepa: %s:%d: precomputed image features need paper mode\n", __FILE__,
+                    __LINE__);
+            exit(1);
+        }
+        memcpy(a->s_full, batch->img_features, (size_t)B * m->P * s->img_dim * sizeof(float));
+        gather_rows(a->s_ctx, a->s_full, ms->context, B, m->P, ms->n_context, s->img_dim);
+    } else if (trains_encoders(m)) {
+        patchify(a->patches, batch->images, B, 3, s->image_size, s->image_size, s->patch);
         image_encode_context(m, ms, B);
         image_encode_full(m, a->s_full, &m->e.img, B);
     } else {
+        patchify(a->patches, batch->images, B, 3, s->image_size, s->image_size, s->patch);
         image_encode_full(m, a->s_full, &m->w.img, B);
         gather_rows(a->s_ctx, a->s_full, ms->context, B, m->P, ms->n_context, s->img_dim);
     }

@@ -177,7 +177,7 @@ static void run_steps(Model *m, int steps, double *losses) {
     OptimConfig oc;
     optim_config_default(&oc);
     oc.total_steps = steps;
-    ModelBatch batch = {B, img, tok, valid};
+    ModelBatch batch = {.n = B, .images = img, .tokens = tok, .valid = valid};
     for (int t = 0; t < steps; t++) {
         mask_sample(&ms, &mc, S / s->patch, 1, (uint64_t)t);
         const float *u = model_encode_text(m, &batch);

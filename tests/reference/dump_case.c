@@ -244,7 +244,7 @@ int main(int argc, char **argv) {
     MaskConfig mc;
     mask_config_default(&mc);
     int *neg = malloc(sizeof(int) * (size_t)B * (K > 0 ? K : 1));
-    ModelBatch batch = {B, images, tokens, valid};
+    ModelBatch batch = {.n = B, .images = images, .tokens = tokens, .valid = valid};
     char path[128];
     for (int t = 0; t < steps; t++) {
         mask_sample(&ms, &mc, grid, seed, (uint64_t)t);
