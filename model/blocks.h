@@ -25,21 +25,30 @@ typedef struct {
 } Arena;
 float *arena_take(Arena *a, size_t n);
 
-// Activations of one pre-LN self-attention block for up to N = B·n tokens.
+// Activations of one pre-LN self-attention block for up to N = B·n tokens. The LayerNorm
+// outputs and the GELU output are not kept: the forward makes them per row block in `work`
+// (work_threads slots of BLOCK_WORK_ROWS × 5·D floats) and the backward recomputes them into
+// the BlockScratch. `gelu` [N,4D] is unused by the blocks (a buffer for other inference code).
 typedef struct {
-    float *ln1, *ln1_mean, *ln1_rstd, *qkv, *probs, *att, *mid;
-    float *ln2, *ln2_mean, *ln2_rstd, *fc1, *gelu;
+    float *ln1_mean, *ln1_rstd, *qkv, *probs, *att, *mid;
+    float *ln2_mean, *ln2_rstd, *fc1, *gelu;
+    float *work;
+    int work_threads;
 } SelfBlockActs;
 
-// Activations of one cross block: N = B·n queries, Nt = B·L text tokens.
+// Activations of one cross block: N = B·n queries, Nt = B·L text tokens (as above, no
+// LayerNorm or GELU outputs kept).
 typedef struct {
-    float *lnz, *lnz_mean, *lnz_rstd, *lnt, *lnt_mean, *lnt_rstd, *q, *kv, *probs, *att, *mid;
-    float *ln2, *ln2_mean, *ln2_rstd, *fc1, *gelu;
+    float *lnz_mean, *lnz_rstd, *lnt_mean, *lnt_rstd, *q, *kv, *probs, *att, *mid;
+    float *ln2_mean, *ln2_rstd, *fc1;
+    float *work;
+    int work_threads;
 } CrossBlockActs;
 
 // Backward workspace, sized for the largest block of the model.
+// `ln` receives the recomputed LayerNorm outputs.
 typedef struct {
-    float *dln, *dqkv, *datt, *dfc1, *dgelu, *dprobs, *dlnt;
+    float *dln, *dqkv, *datt, *dfc1, *dgelu, *dprobs, *dlnt, *ln;
 } BlockScratch;
 
 void self_block_acts_take(SelfBlockActs *a, Arena *arena, int B, int n, int D, int heads);
