@@ -1,11 +1,11 @@
 // Linear layer (PyTorch nn.Linear layout, weight [out_dim, in_dim]) on OpenBLAS.
 //
-// Threads: every GEMM is cut into blocks of a FIXED size (rows of the output for the forward
-// and the input gradient, rows of dweight for the weight gradient) that OpenMP threads share;
-// each block is one single-threaded sgemm. OpenBLAS's own thread pool is never used (it is
+// Threads: the forward and input-gradient GEMMs are cut into blocks of a FIXED number of output
+// rows that OpenMP threads share, the weight gradient into one band of dweight rows per thread;
+// each piece is one single-threaded sgemm. OpenBLAS's own thread pool is never used (it is
 // pinned to one thread, blas_single_thread): when both pools were active they spun against each
-// other and 2 threads ran 5× slower than 1. As the blocks do not depend on the thread count and
-// no reduction is split, the bits do not either.
+// other and 2 threads ran 5× slower than 1. No reduction is split, so the bits do not depend on
+// the thread count.
 //
 // The forward runs sgemm with beta = 0 and adds the bias to each block while it is in cache
 // (acc + bias: the same single rounding as sgemm adding onto a pre-broadcast bias). The
@@ -17,14 +17,13 @@
 #include "blocks.h"
 #include "model.h"
 
-// Output rows per block of the forward and input-gradient GEMMs, rows of dweight per block of
-// the weight-gradient GEMM, columns per block of the bias sum. Fixed, so results are the same
-// for every thread count.
+// Output rows per block of the forward and input-gradient GEMMs, columns per block of the bias
+// sum. Fixed, so results are the same for every thread count.
 #define ROW_BLOCK 256
-#define DWEIGHT_ROW_BLOCK 64
 #define BIAS_COLUMN_BLOCK 64
-// Below this many multiply-adds a GEMM runs on the calling thread alone.
-#define PARALLEL_MIN_MACS (1L << 18)
+// Below this many multiply-adds a GEMM runs on the calling thread alone. Above OpenBLAS's
+// small-matrix limit (10⁶) even when halved, so a split never switches kernels.
+#define PARALLEL_MIN_MACS (1L << 22)
 
 void blas_single_thread(void) {
     if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
@@ -96,14 +95,20 @@ static void input_grad(float *dinp, const float *dout, const float *weight, int 
     }
 }
 
-// dweight[O,I] += doutᵀ·inp, in blocks of dweight rows (each a full reduction over N).
+// dweight[O,I] += doutᵀ·inp: one contiguous band of dweight rows per thread (16-row aligned),
+// each a full reduction over N. Not fixed-size blocks as above: each band's sgemm packs the whole
+// of inp [N,I] — for a base crosser layer 35 MB — so 64-row blocks re-read it from memory two
+// dozen times (10% of a base step in packing). OpenBLAS's regular kernels sum every element over
+// N in the same order whatever the band, so the bits still do not depend on the thread count.
 static void weight_grad(float *dweight, const float *dout, const float *inp, int N, int in_dim,
                         int out_dim) {
-    int nb = blocks_of(out_dim, DWEIGHT_ROW_BLOCK);
-#pragma omp parallel for schedule(dynamic, 1) if (nb > 1 && parallel_worth(out_dim, in_dim, N))
-    for (int blk = 0; blk < nb; blk++) {
-        int o0 = blk * DWEIGHT_ROW_BLOCK;
-        int rows = out_dim - o0 < DWEIGHT_ROW_BLOCK ? out_dim - o0 : DWEIGHT_ROW_BLOCK;
+    int parts = parallel_worth(out_dim, in_dim, N) ? omp_get_max_threads() : 1;
+    int band = (out_dim + parts - 1) / parts;
+    band = (band + 15) & ~15;
+    parts = blocks_of(out_dim, band);
+#pragma omp parallel for schedule(static, 1) if (parts > 1)
+    for (int part = 0; part < parts; part++) {
+        int o0 = part * band, rows = out_dim - o0 < band ? out_dim - o0 : band;
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, rows, in_dim, N, 1.0f, dout + o0,
                     out_dim, inp, in_dim, 1.0f, dweight + (size_t)o0 * in_dim, in_dim);
     }
