@@ -393,7 +393,10 @@ int cmd_train(int argc, char **argv) {
         if (!t.metrics) dist_abort(t.d, "cannot write %s: %s", path, strerror(errno));
         printf("tijepa train: %s, preset %s (%s mode), %zu parameters (%zu trainable), %d rank(s) "
                "× %d thread(s), global batch %d, %d steps\n",
-               rs->name, rs->preset, rs->model.mode == MODE_PAPER ? "paper" : "scratch",
+               rs->name, rs->preset,
+               rs->model.mode == MODE_PAPER     ? "paper"
+               : rs->model.mode == MODE_SCRATCH ? "scratch"
+                                                : "ijepa",
                model_num_params(t.m), model_trainable_count(t.m), t.d->world, rs->threads,
                rs->global_batch, rs->steps);
         fflush(stdout);

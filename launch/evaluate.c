@@ -147,6 +147,15 @@ int eval_model_open(EvalModel *em, const char *ckpt_path, const char *vocab_path
         eval_model_close(em);
         return -1;
     }
+    if (em->rs.model.mode == MODE_IJEPA) {
+        snprintf(err, errlen,
+                 "%s is an image-encoder checkpoint (model.mode = ijepa): it has no text path to "
+                 "evaluate or score; name it as model.image_weights of a paper-mode run and "
+                 "evaluate that run",
+                 ckpt_path);
+        eval_model_close(em);
+        return -1;
+    }
     // The run's thread count (train.threads): OpenBLAS's default of every core oversubscribes
     // shared nodes badly. `tijepa eval --threads N` overrides it afterwards.
     if (em->rs.threads > 0) model_set_threads(em->rs.threads);

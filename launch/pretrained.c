@@ -307,7 +307,9 @@ done:
     return rc;
 }
 
-// A tijepa checkpoint as the image encoder: its /params img.* tensors (the online encoder).
+// A tijepa checkpoint as the image encoder: its /params img.* tensors (the online encoder of a
+// scratch run, the frozen one of a paper run), or for an ijepa checkpoint its /ema img.* tensors
+// (the target encoder, which I-JEPA evaluates and releases).
 static int load_vit_checkpoint(Model *m, const char *path, char *note, size_t notelen, char *err,
                                size_t errlen) {
     const ModelShape *s = &model_config(m)->shape;
@@ -316,34 +318,34 @@ static int load_vit_checkpoint(Model *m, const char *path, char *note, size_t no
     ckpt_content_init(&c);
     int rc = -1;
     if (ckpt_describe(path, &desc, err, errlen)) goto done;
-    if (!ckpt_find_tensor(&desc, "params", "img.patch_embed.weight")) {
-        errf(err, errlen, "checkpoint %s has no image encoder (/params/img.*)", path);
-        goto done;
-    }
-    // The checkpoint's own config tells the heads, which no tensor shape reveals.
+    // The checkpoint's own config tells the heads, which no tensor shape reveals, and the mode.
+    const char *group = "params";
     const char *ini = ckpt_get_str(&desc, "config");
     if (ini) {
         TjConfig *cfg = config_new();
         RunSettings rs;
         char cerr[512];
-        if (!config_load_string(cfg, ini, path, cerr, sizeof(cerr)) &&
-            !run_settings_resolve(&rs, cfg, cerr, sizeof(cerr)) &&
-            rs.model.shape.img_heads != s->img_heads) {
+        int known = !config_load_string(cfg, ini, path, cerr, sizeof(cerr)) &&
+                    !run_settings_resolve(&rs, cfg, cerr, sizeof(cerr));
+        config_free(cfg);
+        if (known && rs.model.shape.img_heads != s->img_heads) {
             errf(err, errlen,
                  "checkpoint %s: its image encoder has model.img_heads = %d but "
                  "this run has model.img_heads = %d",
                  path, rs.model.shape.img_heads, s->img_heads);
-            config_free(cfg);
             goto done;
         }
-        config_free(cfg);
+        if (known && rs.model.mode == MODE_IJEPA) group = "ema";
+    }
+    if (!ckpt_find_tensor(&desc, group, "img.patch_embed.weight")) {
+        errf(err, errlen, "checkpoint %s has no image encoder (/%s/img.*)", path, group);
+        goto done;
     }
     int depth = 0;
     for (int i = 0; i < desc.n_tensors; i++) {
         const CkptTensor *t = &desc.tensors[i];
         int b;
-        if (!strcmp(t->group, "params") && sscanf(t->name, "img.blocks.%d.", &b) == 1 &&
-            b + 1 > depth)
+        if (!strcmp(t->group, group) && sscanf(t->name, "img.blocks.%d.", &b) == 1 && b + 1 > depth)
             depth = b + 1;
     }
     if (depth != s->img_depth) {
@@ -359,7 +361,7 @@ static int load_vit_checkpoint(Model *m, const char *path, char *note, size_t no
         int64_t shape[4];
         for (int d = 0; d < ti[i].ndim; d++)
             shape[d] = ti[i].shape[d];
-        if (ckpt_add_tensor(&c, "params", ti[i].name, ti[i].ndim, shape,
+        if (ckpt_add_tensor(&c, group, ti[i].name, ti[i].ndim, shape,
                             model_params(m) + ti[i].offset, err, errlen))
             goto done;
         loaded++;
@@ -369,8 +371,9 @@ static int load_vit_checkpoint(Model *m, const char *path, char *note, size_t no
         if (!strncmp(ti[i].name, "img.", 4)) sync_ema(m, &ti[i]);
     int64_t step = 0;
     ckpt_get_int(&desc, "step", &step);
-    note_add(note, notelen, "ViT from tijepa checkpoint %s (step %lld, %d tensors /params/img.*)",
-             path, (long long)step, loaded);
+    note_add(note, notelen, "ViT from tijepa checkpoint %s (step %lld, %d tensors /%s/img.*%s)",
+             path, (long long)step, loaded, group,
+             strcmp(group, "ema") ? "" : ": the EMA target encoder of an ijepa run");
     rc = 0;
 done:
     ckpt_content_free(&desc);

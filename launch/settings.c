@@ -119,8 +119,10 @@ int run_settings_resolve(RunSettings *rs, TjConfig *cfg, char *err, size_t errle
         rs->model.mode = MODE_PAPER;
     else if (!strcmp(mode, "scratch"))
         rs->model.mode = MODE_SCRATCH;
+    else if (!strcmp(mode, "ijepa")) // image-only I-JEPA pre-training of the ViT
+        rs->model.mode = MODE_IJEPA;
     else
-        fail(&r, "model.mode = '%s': expected paper or scratch", mode);
+        fail(&r, "model.mode = '%s': expected paper, scratch or ijepa", mode);
     // pretrained encoders (launch/pretrained.c)
     char text_encoder[32];
     get_str(&r, text_encoder, sizeof(text_encoder), "model", "text_encoder", "pretln");
@@ -174,7 +176,11 @@ int run_settings_resolve(RunSettings *rs, TjConfig *cfg, char *err, size_t errle
     mc->min_keep = get_int(&r, "mask", "min_keep", mc->min_keep);
     if (mc->targets < 1) fail(&r, "mask.targets must be ≥ 1 (got %d)", mc->targets);
 
-    rs->model.nce_weight = (float)get_double(&r, "loss", "nce_weight", 1.0);
+    int ijepa = rs->model.mode == MODE_IJEPA; // no captions: no negatives, no text evaluation
+    rs->model.nce_weight = (float)get_double(&r, "loss", "nce_weight", ijepa ? 0.0 : 1.0);
+    if (ijepa && rs->model.nce_weight > 0)
+        fail(&r, "model.mode = ijepa pre-trains the image encoder alone (no captions, no "
+                 "negatives): loss.nce_weight must be 0");
     rs->model.negatives = get_int(&r, "loss", "negatives", 4);
     rs->model.temperature = (float)get_double(&r, "loss", "temperature", 0.05);
     char negative_target[32];
@@ -198,6 +204,10 @@ int run_settings_resolve(RunSettings *rs, TjConfig *cfg, char *err, size_t errle
     rs->global_batch = get_int(&r, "train", "global_batch", s->batch);
     rs->log_every = get_int(&r, "train", "log_every", 10);
     rs->eval_every = get_int(&r, "train", "eval_every", 0);
+    if (ijepa && rs->eval_every > 0)
+        fail(&r, "train.eval_every: model.mode = ijepa has no text path, so there is no retrieval "
+                 "or probe to run: set it to 0 and evaluate the encoder through a paper-mode run "
+                 "that freezes it (model.image_weights = its checkpoint)");
     rs->ckpt_every = get_int(&r, "train", "ckpt_every", 0);
     rs->keep_last = get_int(&r, "train", "keep_last", 3);
     rs->threads = get_int(&r, "train", "threads", 1);

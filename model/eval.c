@@ -1,11 +1,24 @@
 // Evaluation-side computations on a trained model: encoder features (each image and caption
 // encoded once), energies of arbitrary (image, caption) pairs in chunks, pooled features for the
 // linear probe, and cross-attention maps for explanations.
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "network.h"
 
-// The image encoder of the target path: frozen in paper mode, the EMA copy in scratch mode.
+// The functions that need the text path and the crossers stop here in ijepa mode.
+static void require_text_path(const Model *m, const char *what) {
+    if (!is_ijepa(m)) return;
+    fprintf(stderr,
+            "tijepa: %s:%d: %s needs the text path, which a model.mode = ijepa model does not "
+            "have\n",
+            __FILE__, __LINE__, what);
+    exit(1);
+}
+
+// The image encoder of the target path: frozen in paper mode, the EMA copy in scratch and ijepa
+// mode.
 static const ImageW *target_image_encoder(const Model *m) {
     return trains_encoders(m) ? &m->e.img : &m->w.img;
 }
@@ -22,6 +35,7 @@ void model_image_features(Model *m, float *out, const float *images, int n) {
 }
 
 void model_text_features(Model *m, float *out, const int32_t *tokens, const uint8_t *valid, int n) {
+    require_text_path(m, "model_text_features");
     const ModelShape *s = &m->cfg.shape;
     size_t L = (size_t)s->txt_len, row = L * s->txt_dim;
     for (int start = 0; start < n; start += m->Bmax) {
@@ -50,6 +64,7 @@ static void load_pairs(Model *m, const float *s_img, const float *u, const uint8
 void model_pair_energies(Model *m, float *energy, const float *s_img, const float *u,
                          const uint8_t *valid, const int *img_idx, const int *txt_idx, int n_pairs,
                          const MaskSet *ms) {
+    require_text_path(m, "model_pair_energies");
     int K1 = m->K1;
     m->K1 = 1; // one caption per image here: the buffers planned for K1 ≥ 1 are large enough
     ModelLoss loss;
@@ -66,6 +81,7 @@ void model_pair_energies(Model *m, float *energy, const float *s_img, const floa
 
 void model_probe_features(Model *m, float *out, const float *s_img, const float *u,
                           const uint8_t *valid, int n) {
+    require_text_path(m, "model_probe_features");
     int H = m->cfg.shape.cross_dim, P = m->P;
     int idx_buf[256];
     MaskSet none = {0, 0, idx_buf, idx_buf};
@@ -82,6 +98,7 @@ void model_probe_features(Model *m, float *out, const float *s_img, const float 
 
 void model_attention_map(Model *m, float *map, const float *s_img, const float *u,
                          const uint8_t *valid) {
+    require_text_path(m, "model_attention_map");
     const ModelShape *s = &m->cfg.shape;
     int P = m->P, L = s->txt_len, heads = s->cross_heads, zero = 0;
     int idx_buf[1];

@@ -18,6 +18,19 @@ StepFlops model_step_flops(const Model *m, int n, int nC, int nT) {
     double pp3 = 3.0 * s->patch * s->patch, np = nC + nT;
     StepFlops f = {0, 0};
     int train_enc = trains_encoders(m);
+    if (is_ijepa(m)) { // online encoder on C (forward + backward), EMA encoder on the image,
+                       // predictor from and to De
+        double ctx =
+            B * nC * (2 * pp3 * De + s->img_depth * (self_block_linear(De) + 4.0 * nC * De));
+        double full =
+            B * P * (2 * pp3 * De + s->img_depth * (self_block_linear(De) + 4.0 * P * De));
+        double pred = B * nC * 2 * De * Dp +
+                      B * np * s->pred_depth * (self_block_linear(Dp) + 4.0 * np * Dp) +
+                      B * nT * 2 * Dp * De;
+        f.forward = ctx + full + pred;
+        f.backward = 2 * ctx + 2 * pred;
+        return f;
+    }
 
     // text encoder (once per sample)
     double txt = B * L * s->txt_depth * (self_block_linear(Dt) + 4.0 * L * Dt);

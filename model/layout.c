@@ -109,9 +109,41 @@ static void walk_text_bert(Walker *wk, TextW *v, SelfBlockW *blocks, ModelRanges
     if (r) r->txt_norm = range_from(wk, wk->n); // empty: no final norm
 }
 
-// One walk over the whole model, in buffer order: txt, img, ctx, pred (see TensorGroup).
+// The context crosser ctx.* (its EMA copy is the target crosser).
+static void walk_crosser(Walker *wk, CrosserW *v, CrossBlockW *blocks, ModelRanges *r,
+                         const ModelShape *s) {
+    int Dt = s->txt_dim, De = s->img_dim, H = s->cross_dim;
+    int first = wk->n;
+    v->img_proj_w = decl(wk, V2(H, De), "ctx.img_proj.weight");
+    v->img_proj_b = decl(wk, V1(H), "ctx.img_proj.bias");
+    v->img_norm_w = decl(wk, V1(H), "ctx.img_norm.weight");
+    v->img_norm_b = decl(wk, V1(H), "ctx.img_norm.bias");
+    if (r) r->ctx_in = range_from(wk, first);
+    first = wk->n;
+    if (Dt != H) {
+        v->txt_proj_w = decl(wk, V2(H, Dt), "ctx.txt_proj.weight");
+        v->txt_proj_b = decl(wk, V1(H), "ctx.txt_proj.bias");
+    }
+    if (r) r->ctx_txt_proj = range_from(wk, first);
+    for (int i = 0; i < s->cross_depth; i++)
+        cross_block(wk, blocks ? &blocks[i] : NULL, r ? &r->ctx_blocks[i] : NULL, i, H);
+}
+
+// An empty range at the walker's position (a group that ijepa mode leaves out).
+static void empty_ranges(Walker *wk, TensorRange *a, TensorRange *b, TensorRange *blocks,
+                         int depth) {
+    TensorRange none = {wk->n, wk->n};
+    *a = none;
+    if (b) *b = none;
+    for (int i = 0; i < depth; i++)
+        blocks[i] = none;
+}
+
+// One walk over the whole model, in buffer order: txt, img, ctx, pred (see TensorGroup). In
+// ijepa mode only img and pred exist, and the predictor maps the image width De (not the crosser
+// width H) to its own width and back.
 static void walk(Walker *wk, ModelW *w, ModelRanges *r, const ModelShape *s,
-                 TextEncoderKind text_encoder) {
+                 TextEncoderKind text_encoder, ModelMode mode) {
     ModelW v;
     memset(&v, 0, sizeof(v));
     if (w) {
@@ -120,11 +152,14 @@ static void walk(Walker *wk, ModelW *w, ModelRanges *r, const ModelShape *s,
         v.ctx.blocks = w->ctx.blocks;
         v.pred.blocks = w->pred.blocks;
     }
-    int first;
+    int first, ijepa = mode == MODE_IJEPA;
     int Dt = s->txt_dim, De = s->img_dim, H = s->cross_dim, Dp = s->pred_dim, p = s->patch;
+    int Dio = ijepa ? De : H; // predictor input and output width
 
     wk->group = GROUP_TXT;
-    if (text_encoder == TEXT_ENCODER_BERT) {
+    if (ijepa) {
+        if (r) empty_ranges(wk, &r->txt_embed, &r->txt_norm, r->txt_blocks, s->txt_depth);
+    } else if (text_encoder == TEXT_ENCODER_BERT) {
         walk_text_bert(wk, &v.txt, w ? v.txt.blocks : NULL, r, s);
     } else {
         first = wk->n;
@@ -132,8 +167,7 @@ static void walk(Walker *wk, ModelW *w, ModelRanges *r, const ModelShape *s,
         v.txt.pos_embed = decl(wk, V2(s->txt_len, Dt), "txt.pos_embed");
         if (r) r->txt_embed = range_from(wk, first);
         for (int i = 0; i < s->txt_depth; i++)
-            self_block(wk, w ? &v.txt.blocks[i] : NULL, r ? &r->txt_blocks[i] : NULL, "txt", i,
-                       Dt);
+            self_block(wk, w ? &v.txt.blocks[i] : NULL, r ? &r->txt_blocks[i] : NULL, "txt", i, Dt);
         first = wk->n;
         v.txt.norm_w = decl(wk, V1(Dt), "txt.norm.weight");
         v.txt.norm_b = decl(wk, V1(Dt), "txt.norm.bias");
@@ -153,24 +187,15 @@ static void walk(Walker *wk, ModelW *w, ModelRanges *r, const ModelShape *s,
     if (r) r->img_norm = range_from(wk, first);
 
     wk->group = GROUP_CTX;
-    first = wk->n;
-    v.ctx.img_proj_w = decl(wk, V2(H, De), "ctx.img_proj.weight");
-    v.ctx.img_proj_b = decl(wk, V1(H), "ctx.img_proj.bias");
-    v.ctx.img_norm_w = decl(wk, V1(H), "ctx.img_norm.weight");
-    v.ctx.img_norm_b = decl(wk, V1(H), "ctx.img_norm.bias");
-    if (r) r->ctx_in = range_from(wk, first);
-    first = wk->n;
-    if (Dt != H) {
-        v.ctx.txt_proj_w = decl(wk, V2(H, Dt), "ctx.txt_proj.weight");
-        v.ctx.txt_proj_b = decl(wk, V1(H), "ctx.txt_proj.bias");
+    if (ijepa) {
+        if (r) empty_ranges(wk, &r->ctx_in, &r->ctx_txt_proj, r->ctx_blocks, s->cross_depth);
+    } else {
+        walk_crosser(wk, &v.ctx, w ? v.ctx.blocks : NULL, r, s);
     }
-    if (r) r->ctx_txt_proj = range_from(wk, first);
-    for (int i = 0; i < s->cross_depth; i++)
-        cross_block(wk, w ? &v.ctx.blocks[i] : NULL, r ? &r->ctx_blocks[i] : NULL, i, H);
 
     wk->group = GROUP_PRED;
     first = wk->n;
-    v.pred.embed_w = decl(wk, V2(Dp, H), "pred.embed.weight");
+    v.pred.embed_w = decl(wk, V2(Dp, Dio), "pred.embed.weight");
     v.pred.embed_b = decl(wk, V1(Dp), "pred.embed.bias");
     v.pred.mask_token = decl(wk, V1(Dp), "pred.mask_token");
     if (r) r->pred_in = range_from(wk, first);
@@ -179,22 +204,22 @@ static void walk(Walker *wk, ModelW *w, ModelRanges *r, const ModelShape *s,
     first = wk->n;
     v.pred.norm_w = decl(wk, V1(Dp), "pred.norm.weight");
     v.pred.norm_b = decl(wk, V1(Dp), "pred.norm.bias");
-    v.pred.proj_w = decl(wk, V2(H, Dp), "pred.proj.weight");
-    v.pred.proj_b = decl(wk, V1(H), "pred.proj.bias");
+    v.pred.proj_w = decl(wk, V2(Dio, Dp), "pred.proj.weight");
+    v.pred.proj_b = decl(wk, V1(Dio), "pred.proj.bias");
     if (r) r->pred_out = range_from(wk, first);
     if (w) *w = v;
 }
 
 int layout_build(TensorInfo *infos, ModelRanges *ranges, const ModelShape *s,
-                 TextEncoderKind text_encoder, size_t *total) {
+                 TextEncoderKind text_encoder, ModelMode mode, size_t *total) {
     Walker wk = {.infos = infos};
-    walk(&wk, NULL, ranges, s, text_encoder);
+    walk(&wk, NULL, ranges, s, text_encoder, mode);
     if (total) *total = wk.total;
     return wk.n;
 }
 
-void layout_views(ModelW *w, const ModelShape *s, TextEncoderKind text_encoder, float *base,
-                  size_t lo, size_t hi) {
+void layout_views(ModelW *w, const ModelShape *s, TextEncoderKind text_encoder, ModelMode mode,
+                  float *base, size_t lo, size_t hi) {
     Walker wk = {.base = base, .lo = lo, .hi = hi};
-    walk(&wk, w, NULL, s, text_encoder);
+    walk(&wk, w, NULL, s, text_encoder, mode);
 }

@@ -65,12 +65,13 @@ typedef struct {
 } ModelRanges;
 
 // Builds the tensor table (infos may be NULL to count only) and returns the tensor count;
-// *total receives the parameter count.
+// *total receives the parameter count. MODE_IJEPA declares only the img and pred groups (the
+// predictor's embed/proj then map De, not H); its other ranges are empty.
 int layout_build(TensorInfo *infos, ModelRanges *ranges, const ModelShape *s,
-                 TextEncoderKind text_encoder, size_t *total);
+                 TextEncoderKind text_encoder, ModelMode mode, size_t *total);
 // Points every view of *w into base, which holds params[lo, hi); others become NULL.
 // The block arrays of *w must be allocated by the caller (depths of the shape).
-void layout_views(ModelW *w, const ModelShape *s, TextEncoderKind text_encoder, float *base,
-                  size_t lo, size_t hi);
+void layout_views(ModelW *w, const ModelShape *s, TextEncoderKind text_encoder, ModelMode mode,
+                  float *base, size_t lo, size_t hi);
 
 #endif // TIJEPA_MODEL_LAYOUT_H

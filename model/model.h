@@ -122,7 +122,13 @@ enum { RNG_STREAM_INIT = 1, RNG_STREAM_MASKS = 2, RNG_STREAM_NEGATIVES = 3, RNG_
 // 3. Shapes, presets and the parameter table
 // ---------------------------------------------------------------------------------------------
 
-typedef enum { MODE_PAPER = 0, MODE_SCRATCH = 1 } ModelMode;
+// paper: frozen encoders, trains crossers + predictor. scratch: also trains both encoders (EMA
+// image encoder on the target path). ijepa: image-only I-JEPA pre-training of the ViT (stage 1 of
+// docs/encoders.md): context encoder img.* on the context patches, its EMA copy on the full
+// image, predictor pred.* from and to the image width, loss = mean smooth-L1 between predictions
+// and LN_noaffine(EMA tokens) at T; no text encoder, no crossers, no negatives
+// (tests/reference/MODEL.md, "ijepa mode").
+typedef enum { MODE_PAPER = 0, MODE_SCRATCH = 1, MODE_IJEPA = 2 } ModelMode;
 
 typedef struct {
     int image_size, patch; // grid = image_size / patch, P = grid²
@@ -138,8 +144,9 @@ int model_preset(ModelShape *shape, const char *name);
 // Checks divisibility and ranges; writes a message naming the offending key.
 int model_shape_check(const ModelShape *shape, char *err, size_t errlen);
 
-// Tensor groups, in buffer order. Trainable range: paper mode CTX..PRED, scratch TXT..PRED.
-// EMA range: paper CTX, scratch IMG..CTX — both contiguous by construction of this order.
+// Tensor groups, in buffer order. Trainable range: paper mode CTX..PRED, scratch TXT..PRED,
+// ijepa IMG..PRED (it has no TXT and no CTX tensors). EMA range: paper CTX, scratch IMG..CTX,
+// ijepa IMG — all contiguous by construction of this order.
 typedef enum { GROUP_TXT = 0, GROUP_IMG = 1, GROUP_CTX = 2, GROUP_PRED = 3 } TensorGroup;
 
 #define TENSOR_NAME_MAX 64
@@ -254,7 +261,7 @@ typedef struct {
 } ModelLoss;
 
 // Step, part 1: the text encoder on the local batch. Returns u [n, L, Dt] (owned by the model),
-// the local contribution to the negative pool.
+// the local contribution to the negative pool. In ijepa mode there is no text: returns NULL.
 const float *model_encode_text(Model *m, const ModelBatch *batch);
 
 // Step, part 1 from precomputed features (paper mode only: the text encoder is frozen): takes
@@ -313,8 +320,9 @@ double optim_step(Model *m, const OptimConfig *oc, long t);
 // 6. Evaluation (the target path's encoders, energies of arbitrary pairs)
 // ---------------------------------------------------------------------------------------------
 
-// Image features of the target path (frozen encoder in paper mode, EMA encoder in scratch mode)
-// on full images: out [n, P, De], images [n, 3, S, S]. Any n (processed in chunks).
+// Image features of the target path (frozen encoder in paper mode, EMA encoder in scratch and
+// ijepa mode) on full images: out [n, P, De], images [n, 3, S, S]. Any n (processed in chunks).
+// The functions below it need the text path: in ijepa mode they stop with an internal error.
 void model_image_features(Model *m, float *out, const float *images, int n);
 // Caption features: out [n, L, Dt].
 void model_text_features(Model *m, float *out, const int32_t *tokens, const uint8_t *valid, int n);

@@ -143,6 +143,51 @@ static void plan_acts(Model *m, Arena *ar) {
     block_scratch_take(&a->scratch, ar, nd, ntd, probs);
 }
 
+// ijepa mode: the online image encoder on the context patches (with saved activations), its EMA
+// copy on the full image, the target LayerNorm and the predictor from and to De.
+static void plan_acts_ijepa(Model *m, Arena *ar) {
+    const ModelShape *s = &m->cfg.shape;
+    Acts *a = &m->a;
+    size_t B = (size_t)m->Bmax, P = (size_t)m->P, De = s->img_dim, Dp = s->pred_dim;
+    size_t pp3 = 3 * (size_t)s->patch * s->patch;
+    a->patches = arena_take(ar, B * P * pp3);
+    a->patches_c = arena_take(ar, B * P * pp3);
+    for (int i = 0; i <= s->img_depth; i++)
+        a->img_x[i] = arena_take(ar, B * P * De);
+    for (int i = 0; i < s->img_depth; i++)
+        self_block_acts_take(&a->img_acts[i], ar, (int)B, (int)P, (int)De, s->img_heads);
+    a->s_mean = arena_take(ar, B * P);
+    a->s_rstd = arena_take(ar, B * P);
+    a->s_ctx = arena_take(ar, B * P * De);
+    a->img_full = arena_take(ar, B * P * De);
+    a->s_full = arena_take(ar, B * P * De);
+    self_block_acts_take(&a->img_infer, ar, (int)B, (int)P, (int)De, s->img_heads);
+    a->tgt_ln = arena_take(ar, B * P * De);
+    a->target = arena_take(ar, B * P * De);
+    a->pe = arena_take(ar, B * P * Dp);
+    for (int i = 0; i <= s->pred_depth; i++)
+        a->pred_x[i] = arena_take(ar, B * P * Dp);
+    for (int i = 0; i < s->pred_depth; i++)
+        self_block_acts_take(&a->pred_acts[i], ar, (int)B, (int)P, (int)Dp, s->pred_heads);
+    a->pxt = arena_take(ar, B * P * Dp);
+    a->pln = arena_take(ar, B * P * Dp);
+    a->pln_mean = arena_take(ar, B * P);
+    a->pln_rstd = arena_take(ar, B * P);
+    a->pred = arena_take(ar, B * P * De);
+    a->tail_idx = (int *)arena_take(ar, P);
+    a->energy = arena_take(ar, B);
+    a->denergy = arena_take(ar, B);
+    a->dpred = arena_take(ar, B * P * De);
+    a->dpln = arena_take(ar, B * P * Dp);
+    a->dpx = arena_take(ar, B * P * Dp);
+    a->dpe = arena_take(ar, B * P * Dp);
+    a->ds = arena_take(ar, B * P * De);
+    a->dimg = arena_take(ar, B * P * De);
+    size_t nd = max_sz(B * P * Dp, B * P * De);
+    size_t probs = max_sz(B * s->pred_heads * P * P, B * s->img_heads * P * P);
+    block_scratch_take(&a->scratch, ar, nd, 0, probs);
+}
+
 Model *model_new(const ModelConfig *cfg, char *err, size_t errlen) {
     if (model_shape_check(&cfg->shape, err, errlen)) return NULL;
     if (cfg->local_batch < 1) {
@@ -156,6 +201,16 @@ Model *model_new(const ModelConfig *cfg, char *err, size_t errlen) {
     }
     if (cfg->text_encoder != TEXT_ENCODER_PRETLN && cfg->text_encoder != TEXT_ENCODER_BERT) {
         snprintf(err, errlen, "unknown text encoder kind %d", (int)cfg->text_encoder);
+        return NULL;
+    }
+    if (cfg->mode != MODE_PAPER && cfg->mode != MODE_SCRATCH && cfg->mode != MODE_IJEPA) {
+        snprintf(err, errlen, "unknown model mode %d", (int)cfg->mode);
+        return NULL;
+    }
+    if (cfg->mode == MODE_IJEPA && cfg->nce_weight > 0 && cfg->negatives > 0) {
+        snprintf(err, errlen,
+                 "model.mode = ijepa pre-trains the image encoder alone: it has no captions and "
+                 "no negatives, so loss.nce_weight must be 0");
         return NULL;
     }
     // The bert encoder has a forward pass only (it loads pretrained, frozen weights).
@@ -174,17 +229,19 @@ Model *model_new(const ModelConfig *cfg, char *err, size_t errlen) {
     m->K1 = (cfg->nce_weight > 0 && cfg->negatives > 0) ? 1 + cfg->negatives : 1;
     m->Bmax = cfg->local_batch;
     m->Bv = m->Bmax * m->K1;
+    m->pred_io = cfg->mode == MODE_IJEPA ? s->img_dim : s->cross_dim;
 
     m->ranges.txt_blocks = xcalloc((size_t)s->txt_depth, sizeof(TensorRange));
     m->ranges.img_blocks = xcalloc((size_t)s->img_depth, sizeof(TensorRange));
     m->ranges.ctx_blocks = xcalloc((size_t)s->cross_depth, sizeof(TensorRange));
     m->ranges.pred_blocks = xcalloc((size_t)s->pred_depth, sizeof(TensorRange));
     TextEncoderKind txt_kind = cfg->text_encoder;
-    m->n_tensors = layout_build(NULL, NULL, s, txt_kind, NULL);
+    m->n_tensors = layout_build(NULL, NULL, s, txt_kind, cfg->mode, NULL);
     m->tensors = xcalloc((size_t)m->n_tensors, sizeof(TensorInfo));
-    layout_build(m->tensors, &m->ranges, s, txt_kind, &m->n_params);
+    layout_build(m->tensors, &m->ranges, s, txt_kind, cfg->mode, &m->n_params);
 
-    // Trainable and EMA ranges follow from the group order txt, img, ctx, pred.
+    // Trainable and EMA ranges follow from the group order txt, img, ctx, pred (ijepa: img, pred;
+    // its empty ctx range starts at pred, so the EMA range is img alone).
     int first_ctx = m->ranges.ctx_in.first, first_img = m->ranges.img_embed.first;
     int first_pred = m->ranges.pred_in.first;
     m->first_trainable = trains_encoders(m) ? 0 : first_ctx;
@@ -201,9 +258,9 @@ Model *model_new(const ModelConfig *cfg, char *err, size_t errlen) {
     alloc_views(&m->w, s);
     alloc_views(&m->g, s);
     alloc_views(&m->e, s);
-    layout_views(&m->w, s, txt_kind, m->params, 0, m->n_params);
-    layout_views(&m->g, s, txt_kind, m->grads, m->train_off, m->n_params);
-    layout_views(&m->e, s, txt_kind, m->ema, m->ema_off, m->ema_off + m->ema_cnt);
+    layout_views(&m->w, s, txt_kind, cfg->mode, m->params, 0, m->n_params);
+    layout_views(&m->g, s, txt_kind, cfg->mode, m->grads, m->train_off, m->n_params);
+    layout_views(&m->e, s, txt_kind, cfg->mode, m->ema, m->ema_off, m->ema_off + m->ema_cnt);
 
     m->img_pos = xcalloc((size_t)m->P * s->img_dim, sizeof(float));
     m->pred_pos = xcalloc((size_t)m->P * s->pred_dim, sizeof(float));
@@ -219,11 +276,12 @@ Model *model_new(const ModelConfig *cfg, char *err, size_t errlen) {
     a->ctx_acts = xcalloc((size_t)s->cross_depth, sizeof(CrossBlockActs));
     a->pred_x = xcalloc((size_t)s->pred_depth + 1, sizeof(float *));
     a->pred_acts = xcalloc((size_t)s->pred_depth, sizeof(SelfBlockActs));
+    void (*plan)(Model *, Arena *) = is_ijepa(m) ? plan_acts_ijepa : plan_acts;
     Arena count = {0};
-    plan_acts(m, &count);
+    plan(m, &count);
     m->arena = xcalloc(count.used + 16, sizeof(float));
     Arena real = {.base = m->arena};
-    plan_acts(m, &real);
+    plan(m, &real);
     return m;
 }
 

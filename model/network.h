@@ -44,6 +44,7 @@ typedef struct {
 struct Model {
     ModelConfig cfg;
     int grid, P, K1, Bmax, Bv;
+    int pred_io; // predictor input/output width: H (cross_dim), or De in ijepa mode
     TensorInfo *tensors;
     int n_tensors, first_trainable;
     ModelRanges ranges;
@@ -56,8 +57,23 @@ struct Model {
     int n_text; // samples encoded by the last model_encode_text
 };
 
-// Pieces of the step (step.c), reused by evaluation (eval.c). B ≤ the planned local batch.
+// Pieces of the step (step.c), reused by evaluation (eval.c) and ijepa mode (ijepa.c).
+// B ≤ the planned local batch.
 void image_encode_full(Model *m, float *out, const ImageW *w, int B);
+// The online image encoder on the context patches of a->patches: a->s_ctx [B·nC, De].
+void image_encode_context(Model *m, const MaskSet *ms, int B);
+// Its backward from a->ds [B·nC, De], announcing the img.* gradients.
+void image_encode_context_backward(Model *m, const MaskSet *ms, int B, GradReadyFn on_ready,
+                                   void *ctx);
+// The predictor on Bv samples: zin [Bv·nC, pred_io] → a->pred [Bv·nT, pred_io].
+void predictor_forward(Model *m, const float *zin, const MaskSet *ms, int Bv);
+// From a->denergy [Bv] (energies against the targets of virtual_target) through the predictor:
+// dzin [Bv·nC, pred_io] (overwritten), announcing the pred.* gradients.
+void predictor_backward(Model *m, float *dzin, const float *zin, const MaskSet *ms, int Bv,
+                        GradReadyFn on_ready, void *ctx);
+// ijepa mode's whole step (ijepa.c).
+void ijepa_forward_backward(Model *m, ModelLoss *out, const ModelBatch *batch, const MaskSet *ms,
+                            GradReadyFn on_ready, void *ready_ctx);
 void context_forward(Model *m, const float *u_virt, const uint8_t *valid_virt, const MaskSet *ms,
                      int B);
 void target_forward(Model *m, const float *s_full, const float *u, const uint8_t *valid,
@@ -74,8 +90,12 @@ static inline int negatives_own_target(const Model *m) {
            m->cfg.target_text == TARGET_TEXT_CAPTION;
 }
 
+// The online image encoder trains and an EMA copy feeds the target path (scratch and ijepa).
 static inline int trains_encoders(const Model *m) {
-    return m->cfg.mode == MODE_SCRATCH;
+    return m->cfg.mode == MODE_SCRATCH || m->cfg.mode == MODE_IJEPA;
+}
+static inline int is_ijepa(const Model *m) {
+    return m->cfg.mode == MODE_IJEPA;
 }
 
 #endif // TIJEPA_MODEL_NETWORK_H

@@ -38,6 +38,10 @@ const float *model_encode_text(Model *m, const ModelBatch *batch) {
                 B, m->Bmax);
         exit(1);
     }
+    if (is_ijepa(m)) { // no text encoder: captions are not used
+        m->n_text = B;
+        return NULL;
+    }
     const TextW *w = &m->w.txt;
     if (m->cfg.text_encoder == TEXT_ENCODER_BERT) { // frozen post-LN BERT (model/bert.c)
         bert_text_forward(a->u, a->txt_x[0], &a->txt_acts[0], w, batch->tokens, batch->valid, B, L,
@@ -88,8 +92,8 @@ void image_encode_full(Model *m, float *out, const ImageW *w, int B) {
     layernorm_forward(out, NULL, NULL, a->img_full, w->norm_w, w->norm_b, B * P, De);
 }
 
-// The online image encoder on the context patches only (scratch mode): s_ctx [B·nC, De].
-static void image_encode_context(Model *m, const MaskSet *ms, int B) {
+// The online image encoder on the context patches only (scratch and ijepa mode): s_ctx [B·nC, De].
+void image_encode_context(Model *m, const MaskSet *ms, int B) {
     const ModelShape *s = &m->cfg.shape;
     Acts *a = &m->a;
     const ImageW *w = &m->w.img;
@@ -139,9 +143,8 @@ void context_forward(Model *m, const float *u_virt, const uint8_t *valid_virt, c
     const ModelShape *s = &m->cfg.shape;
     Acts *a = &m->a;
     const CrosserW *cw = &m->w.ctx;
-    const PredictorW *pw = &m->w.pred;
-    int K1 = m->K1, Bv = B * K1, nC = ms->n_context, nT = ms->n_target, L = s->txt_len;
-    int De = s->img_dim, Dt = s->txt_dim, H = s->cross_dim, Dp = s->pred_dim;
+    int K1 = m->K1, Bv = B * K1, nC = ms->n_context, L = s->txt_len;
+    int De = s->img_dim, Dt = s->txt_dim, H = s->cross_dim;
 
     linear_forward(a->zc0, a->s_ctx, cw->img_proj_w, cw->img_proj_b, B * nC, De, H);
     layernorm_forward(a->zc, a->zc_mean, a->zc_rstd, a->zc0, cw->img_norm_w, cw->img_norm_b, B * nC,
@@ -157,10 +160,18 @@ void context_forward(Model *m, const float *u_virt, const uint8_t *valid_virt, c
     for (int i = 0; i < s->cross_depth; i++)
         cross_block_forward(a->ctx_z[i + 1], &a->ctx_acts[i], &cw->blocks[i], a->ctx_z[i], t,
                             valid_virt, Bv, nC, L, H, s->cross_heads);
+    predictor_forward(m, a->ctx_z[s->cross_depth], ms, Bv);
+}
+
+void predictor_forward(Model *m, const float *zin, const MaskSet *ms, int Bv) {
+    const ModelShape *s = &m->cfg.shape;
+    Acts *a = &m->a;
+    const PredictorW *pw = &m->w.pred;
+    int nC = ms->n_context, nT = ms->n_target, Dio = m->pred_io, Dp = s->pred_dim;
 
     // predictor input: embedded context tokens + positions, then mask tokens + positions
     int n = nC + nT;
-    linear_forward(a->pe, a->ctx_z[s->cross_depth], pw->embed_w, pw->embed_b, Bv * nC, H, Dp);
+    linear_forward(a->pe, zin, pw->embed_w, pw->embed_b, Bv * nC, Dio, Dp);
     for (int v = 0; v < Bv; v++) {
         float *x = a->pred_x[0] + (size_t)v * n * Dp;
         for (int j = 0; j < nC; j++) {
@@ -183,7 +194,7 @@ void context_forward(Model *m, const float *u_virt, const uint8_t *valid_virt, c
     gather_rows(a->pxt, a->pred_x[s->pred_depth], a->tail_idx, Bv, n, nT, Dp);
     layernorm_forward(a->pln, a->pln_mean, a->pln_rstd, a->pxt, pw->norm_w, pw->norm_b, Bv * nT,
                       Dp);
-    linear_forward(a->pred, a->pln, pw->proj_w, pw->proj_b, Bv * nT, Dp, H);
+    linear_forward(a->pred, a->pln, pw->proj_w, pw->proj_b, Bv * nT, Dp, Dio);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -242,7 +253,7 @@ static const float *virtual_target(const Model *m, int v, size_t trow) {
 
 void losses_forward(Model *m, ModelLoss *out, const MaskSet *ms, int B) {
     Acts *a = &m->a;
-    int K1 = m->K1, nT = ms->n_target, H = m->cfg.shape.cross_dim;
+    int K1 = m->K1, nT = ms->n_target, H = m->pred_io;
     size_t trow = (size_t)nT * H;
     for (int v = 0; v < B * K1; v++)
         energy_forward(&a->energy[v], a->pred + v * trow, virtual_target(m, v, trow), 1, nT, H);
@@ -291,15 +302,12 @@ void losses_forward(Model *m, ModelLoss *out, const MaskSet *ms, int B) {
 // ---------------------------------------------------------------------------------------------
 // backward
 
-static void context_backward(Model *m, const float *u_virt, const uint8_t *valid_virt,
-                             const MaskSet *ms, int B, GradReadyFn on_ready, void *ctx) {
-    (void)valid_virt;
+void predictor_backward(Model *m, float *dzin, const float *zin, const MaskSet *ms, int Bv,
+                        GradReadyFn on_ready, void *ctx) {
     const ModelShape *s = &m->cfg.shape;
     Acts *a = &m->a;
-    const CrosserW *cw = &m->w.ctx, *cg = &m->g.ctx;
     const PredictorW *pw = &m->w.pred, *pg = &m->g.pred;
-    int K1 = m->K1, Bv = B * K1, nC = ms->n_context, nT = ms->n_target, n = nC + nT;
-    int L = s->txt_len, De = s->img_dim, Dt = s->txt_dim, H = s->cross_dim, Dp = s->pred_dim;
+    int nC = ms->n_context, nT = ms->n_target, n = nC + nT, H = m->pred_io, Dp = s->pred_dim;
     size_t trow = (size_t)nT * H;
 
     memset(a->dpred, 0, (size_t)Bv * trow * sizeof(float));
@@ -325,7 +333,7 @@ static void context_backward(Model *m, const float *u_virt, const uint8_t *valid
         announce(m, m->ranges.pred_blocks[i], on_ready, ctx);
     }
 
-    // predictor input: mask token and embedding of the crosser output
+    // predictor input: mask token and embedding of its input (crosser output or image tokens)
     for (int v = 0; v < Bv; v++)
         for (int j = 0; j < nT; j++) {
             const float *dr = a->dpx + ((size_t)v * n + nC + j) * Dp;
@@ -335,10 +343,21 @@ static void context_backward(Model *m, const float *u_virt, const uint8_t *valid
     for (int v = 0; v < Bv; v++)
         memcpy(a->dpe + (size_t)v * nC * Dp, a->dpx + (size_t)v * n * Dp,
                (size_t)nC * Dp * sizeof(float));
-    memset(a->dz, 0, (size_t)Bv * nC * H * sizeof(float));
-    linear_backward(a->dz, pg->embed_w, pg->embed_b, a->dpe, a->ctx_z[s->cross_depth], pw->embed_w,
-                    Bv * nC, H, Dp);
+    memset(dzin, 0, (size_t)Bv * nC * H * sizeof(float));
+    linear_backward(dzin, pg->embed_w, pg->embed_b, a->dpe, zin, pw->embed_w, Bv * nC, H, Dp);
     announce(m, m->ranges.pred_in, on_ready, ctx);
+}
+
+static void context_backward(Model *m, const float *u_virt, const uint8_t *valid_virt,
+                             const MaskSet *ms, int B, GradReadyFn on_ready, void *ctx) {
+    (void)valid_virt;
+    const ModelShape *s = &m->cfg.shape;
+    Acts *a = &m->a;
+    const CrosserW *cw = &m->w.ctx, *cg = &m->g.ctx;
+    int K1 = m->K1, Bv = B * K1, nC = ms->n_context;
+    int L = s->txt_len, De = s->img_dim, Dt = s->txt_dim, H = s->cross_dim;
+
+    predictor_backward(m, a->dz, a->ctx_z[s->cross_depth], ms, Bv, on_ready, ctx);
 
     // crosser blocks; dt collects the text gradient of every block
     const float *t = cw->txt_proj_w ? a->t_virt : u_virt;
@@ -392,14 +411,11 @@ static void context_backward(Model *m, const float *u_virt, const uint8_t *valid
     announce(m, m->ranges.ctx_in, on_ready, ctx);
 }
 
-static void encoders_backward(Model *m, const ModelBatch *batch, const MaskSet *ms, int B,
-                              GradReadyFn on_ready, void *ctx) {
+void image_encode_context_backward(Model *m, const MaskSet *ms, int B, GradReadyFn on_ready,
+                                   void *ctx) {
     const ModelShape *s = &m->cfg.shape;
     Acts *a = &m->a;
-    int nC = ms->n_context, De = s->img_dim, L = s->txt_len, Dt = s->txt_dim;
-    int pp3 = 3 * s->patch * s->patch;
-
-    // image encoder (online, context patches)
+    int nC = ms->n_context, De = s->img_dim, pp3 = 3 * s->patch * s->patch;
     const ImageW *iw = &m->w.img, *ig = &m->g.img;
     memset(a->dimg, 0, (size_t)B * nC * De * sizeof(float));
     layernorm_backward(a->dimg, ig->norm_w, ig->norm_b, a->ds, a->img_x[s->img_depth], iw->norm_w,
@@ -413,6 +429,16 @@ static void encoders_backward(Model *m, const ModelBatch *batch, const MaskSet *
     linear_backward(NULL, ig->patch_w, ig->patch_b, a->dimg, a->patches_c, iw->patch_w, B * nC, pp3,
                     De);
     announce(m, m->ranges.img_embed, on_ready, ctx);
+}
+
+static void encoders_backward(Model *m, const ModelBatch *batch, const MaskSet *ms, int B,
+                              GradReadyFn on_ready, void *ctx) {
+    const ModelShape *s = &m->cfg.shape;
+    Acts *a = &m->a;
+    int L = s->txt_len, Dt = s->txt_dim;
+
+    // image encoder (online, context patches)
+    image_encode_context_backward(m, ms, B, on_ready, ctx);
 
     // text encoder
     const TextW *tw = &m->w.txt, *tg = &m->g.txt;
@@ -447,6 +473,10 @@ void model_forward_backward(Model *m, ModelLoss *out, const ModelBatch *batch, c
         exit(1);
     }
     memset(m->grads, 0, m->train_cnt * sizeof(float));
+    if (is_ijepa(m)) {
+        ijepa_forward_backward(m, out, batch, ms, on_ready, ready_ctx);
+        return;
+    }
 
     // image features: context tokens for X, full-image tokens for the target X̃
     if (batch->img_features) { // precomputed by the frozen encoder (feature shards)

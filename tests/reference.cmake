@@ -20,3 +20,4 @@ tj_reference_case(paper_nce_positive_target --mode paper --nce 0.5 --negatives 3
 tj_reference_case(paper_nce_target_no_text --mode paper --nce 0.5 --negatives 3 --target-text none)
 tj_reference_case(scratch_nce_target_no_text --mode scratch --nce 0.5 --negatives 2 --target-text none)
 tj_reference_case(paper_txtproj_clip --mode paper --nce 0.5 --negatives 2 --txt-dim 64 --clip 0.5)
+tj_reference_case(ijepa --mode ijepa --nce 0)

@@ -2,7 +2,7 @@
 // batch of random inputs, the masks and negatives of each step, the C side's losses, the step-0
 // gradients, and the parameters after n AdamW + EMA steps (format: tests/reference/MODEL.md and
 // check_model.py).
-// usage: tj_dump_case OUT.h5 [--mode paper|scratch] [--nce W] [--negatives K] [--batch B]
+// usage: tj_dump_case OUT.h5 [--mode paper|scratch|ijepa] [--nce W] [--negatives K] [--batch B]
 //                           [--steps N] [--txt-dim D] [--clip C] [--seed S]
 //                           [--negative-target own|positive] [--target-text caption|none]
 #include <hdf5.h>
@@ -83,7 +83,7 @@ static void write_tensors(hid_t file, const char *group, const Model *m, const f
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr,
-                "usage: %s OUT.h5 [--mode paper|scratch] [--nce W] [--negatives K] "
+                "usage: %s OUT.h5 [--mode paper|scratch|ijepa] [--nce W] [--negatives K] "
                 "[--batch B] [--steps N] [--txt-dim D] [--clip C] [--seed S] [--negative-target "
                 "own|positive]\n",
                 argv[0]);
@@ -124,7 +124,9 @@ int main(int argc, char **argv) {
     ModelConfig cfg = {0};
     model_preset(&cfg.shape, "tiny");
     if (txt_dim) cfg.shape.txt_dim = txt_dim;
-    cfg.mode = !strcmp(mode, "scratch") ? MODE_SCRATCH : MODE_PAPER;
+    cfg.mode = !strcmp(mode, "scratch") ? MODE_SCRATCH
+               : !strcmp(mode, "ijepa") ? MODE_IJEPA
+                                        : MODE_PAPER;
     cfg.local_batch = B;
     cfg.nce_weight = nce;
     cfg.negatives = nce > 0 ? K : 0;

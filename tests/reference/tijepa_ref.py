@@ -7,7 +7,9 @@ Run with /usr/bin/python3 (Debian's python3-torch and python3-h5py).
     ref = run_reference(case, torch.float64)   # losses per step, step-0 grads, final tensors
 
 Parameter names are the exchange / checkpoint names: the state_dict of TIJEPA ("txt.", "img.",
-"ctx.", "pred.") and of the EMA copies (EMA: "ctx." and, in scratch mode, "img.").
+"ctx.", "pred.") and of the EMA copies (EMA: "ctx." and, in scratch mode, "img."). In ijepa mode
+(image-only I-JEPA) the model is IJEPA ("img.", "pred." with the predictor mapping the image
+width) and the EMA holds "img." only.
 """
 import math
 
@@ -237,6 +239,21 @@ class TIJEPA(nn.Module):
         self.pred = Predictor(cfg)
 
 
+class IJEPA(nn.Module):
+    """ijepa mode: the context encoder and a predictor from and to the image width De."""
+    def __init__(self, cfg):
+        super().__init__()
+        self.img = ImageEncoder(cfg)
+        self.pred = Predictor(dict(cfg, cross_dim=cfg["img_dim"]))
+
+
+class IJEPAEMA(nn.Module):
+    """ijepa mode: the EMA (target) image encoder."""
+    def __init__(self, cfg):
+        super().__init__()
+        self.img = ImageEncoder(cfg)
+
+
 class EMA(nn.Module):
     """EMA copies with the online names: ctx (target crosser) and, in scratch mode, img."""
     def __init__(self, cfg):
@@ -258,8 +275,21 @@ def nce_enabled(cfg):
     return cfg["nce_weight"] > 0 and cfg["negatives"] > 0
 
 
+def ijepa_step_loss(model, ema, images, ctx_idx, tgt_idx):
+    """ijepa mode (I-JEPA): smooth-L1 between the predictions from the context patches and the
+    layer-normed (no affine) EMA tokens of the full image at the targets; captions unused."""
+    s_ctx = model.img(images, ctx_idx)
+    with torch.no_grad():
+        h = ema.img(images)
+        z = F.layer_norm(h, h.shape[-1:], eps=LN_EPS)[:, tgt_idx]
+    jepa = energy(model.pred(s_ctx, ctx_idx, tgt_idx), z).mean()
+    return jepa, jepa.detach(), torch.zeros((), dtype=jepa.dtype)
+
+
 def step_loss(model, ema, cfg, images, ids, valid, ctx_idx, tgt_idx, negatives):
     """Returns (loss, jepa, nce) tensors; loss carries the gradient of the trainable tensors."""
+    if cfg["mode"] == "ijepa":
+        return ijepa_step_loss(model, ema, images, ctx_idx, tgt_idx)
     paper = cfg["mode"] == "paper"
     with torch.set_grad_enabled(not paper):     # paper: frozen encoders, no graph at all
         u = model.txt(ids, valid)
@@ -321,7 +351,7 @@ def ema_momentum_at(cfg, t):
 
 
 def trainable_names(cfg, model):
-    """paper: ctx.* and pred.*; scratch: every online tensor."""
+    """paper: ctx.* and pred.*; scratch and ijepa: every online tensor."""
     names = [n for n, _ in model.named_parameters()]
     if cfg["mode"] == "paper":
         names = [n for n in names if n.startswith(("ctx.", "pred."))]
@@ -330,7 +360,10 @@ def trainable_names(cfg, model):
 
 def build(cfg, params, ema_params, dtype):
     """Modules in `dtype` holding the given numpy weights (strict name and shape match)."""
-    model, ema = TIJEPA(cfg), EMA(cfg)
+    if cfg["mode"] == "ijepa":
+        model, ema = IJEPA(cfg), IJEPAEMA(cfg)
+    else:
+        model, ema = TIJEPA(cfg), EMA(cfg)
     for module, tensors, what in ((model, params, "params"), (ema, ema_params, "ema")):
         expected = set(module.state_dict())
         if set(tensors) != expected:
@@ -434,8 +467,8 @@ def read_config(f):
     if missing:
         raise KeyError("root attributes missing: %s" % ", ".join(missing))
     cfg = {"mode": _attr(f.attrs["mode"])}
-    if cfg["mode"] not in ("paper", "scratch"):
-        raise ValueError("mode must be paper or scratch, got %r" % cfg["mode"])
+    if cfg["mode"] not in ("paper", "scratch", "ijepa"):
+        raise ValueError("mode must be paper, scratch or ijepa, got %r" % cfg["mode"])
     # which caption a negative's target path sees (MODEL.md): "own" unless the file says otherwise
     cfg["negative_target"] = _attr(f.attrs["negative_target"]) if "negative_target" in f.attrs \
         else "own"
