@@ -188,11 +188,23 @@ def measure(args):
                        torch_rss_mib=max(x["peak_rss_mib"] for x in pt),
                        tijepa_gflops=span([flops * x["samples_per_s"] / B / 1e9 for x in tj]),
                        torch_gflops=span([flops * x["samples_per_s"] / B / 1e9 for x in pt]))
-            row["rss_ratio"] = row["tijepa_rss_mib"] / row["torch_rss_mib"]
-            row["mfu"] = row["tijepa_gflops"]["median"] / sg
-            row["torch_mfu"] = row["torch_gflops"]["median"] / sg
             rows.append(row)
-    return rows, {"%s-t%d" % k: v for k, v in sgemm.items()}, loads
+    sgemm = {"%s-t%d" % k: v for k, v in sgemm.items()}
+    add_utilisation(rows, sgemm)
+    return rows, sgemm, loads
+
+
+def add_utilisation(rows, sgemm):
+    """MFU = achieved FLOP/s ÷ (threads × the 1-thread sgemm rate of the preset's shapes): the
+    ideal of every core running OpenBLAS's own kernel. (The 2-thread sgemm rate is recorded too,
+    but on a shared machine it is as loaded as the step itself.)"""
+    for row in rows:
+        one = statistics.median(s["sgemm_gflops"] for s in sgemm["%s-t1" % row["preset"]])
+        peak = row["threads"] * one
+        row["sgemm_gflops_1t"] = one
+        row["rss_ratio"] = row["tijepa_rss_mib"] / row["torch_rss_mib"]
+        row["mfu"] = row["tijepa_gflops"]["median"] / peak
+        row["torch_mfu"] = row["torch_gflops"]["median"] / peak
 
 
 def fmt_span(s, digits=1):
@@ -204,14 +216,14 @@ def fmt_span(s, digits=1):
 
 def print_table(rows, scaling):
     head = ("case", "thr", "GFLOP/step", "tijepa samples/s", "torch samples/s", "ratio",
-            "tj RSS MiB", "pt RSS MiB", "RSS ratio", "sgemm GF/s", "MFU")
-    print("%-13s %3s %10s %24s %24s %20s %10s %10s %9s %10s %5s" % head)
+            "tj RSS MiB", "pt RSS MiB", "RSS ratio", "sgemm 1t", "MFU", "torch MFU")
+    print("%-13s %3s %10s %24s %24s %20s %10s %10s %9s %8s %5s %9s" % head)
     for r in rows:
-        print("%-13s %3d %10.1f %24s %24s %20s %10.0f %10.0f %9.2f %10.1f %4.0f%%" % (
+        print("%-13s %3d %10.1f %24s %24s %20s %10.0f %10.0f %9.2f %8.1f %4.0f%% %8.0f%%" % (
             r["case"], r["threads"], r["flops_per_step"] / 1e9,
             fmt_span(r["tijepa_samples_per_s"], 2), fmt_span(r["torch_samples_per_s"], 2),
             fmt_span(r["ratio"], 2), r["tijepa_rss_mib"], r["torch_rss_mib"], r["rss_ratio"],
-            r["sgemm_gflops"], 100 * r["mfu"]))
+            r["sgemm_gflops_1t"], 100 * r["mfu"], 100 * r["torch_mfu"]))
     print("(samples per CPU-second, insensitive to the machine's other load:)")
     for r in rows:
         print("%-13s %3d tijepa %8.2f  torch %8.2f  ratio %.2f" % (
@@ -248,7 +260,17 @@ def main():
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--steps", type=int, default=0, help="override the measured steps per case")
     p.add_argument("--scaling", default=None, help="scaling.sh JSON to include")
+    p.add_argument("--from-json", default=None, help="print the table of an earlier run's JSON")
     args = p.parse_args()
+    if args.from_json:
+        report = json.load(open(args.from_json))
+        add_utilisation(report["rows"], report["sgemm"])
+        print("run of %s on %s (%s, %d cores), load average %.1f–%.1f" % (
+            report["date"], report["host"], report["machine"]["cpu"],
+            report["machine"]["cores"], report["load_average"]["min"],
+            report["load_average"]["max"]))
+        print_table(report["rows"], report.get("scaling"))
+        return
     for c in args.cases.split(","):
         if c not in CASES:
             sys.exit("bench_vs_torch.py: unknown case %s (known: %s)" % (c, ", ".join(CASES)))
