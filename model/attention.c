@@ -25,6 +25,11 @@ typedef struct {
     int B, Nq, Nk, D, heads, head_dim, q_stride, kv_stride;
     float scale;
     float beta; // backward: 1 accumulates into dq/dk/dv, 0 overwrites them
+    // Forward without saved probabilities (probs NULL): thread t uses ws + t·ws_slot floats,
+    // at most ws_slots threads.
+    float *ws;
+    size_t ws_slot;
+    int ws_slots;
 } attention_args;
 
 // Work on one (batch b, head h); parallel_rows allows OpenMP over query rows inside.
@@ -48,10 +53,11 @@ static size_t probs_offset(const attention_args *a, int b, int h) {
 static void for_each_head(head_fn fn, const attention_args *a) {
     int items = a->B * a->heads;
     int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+    if (a->ws && threads > a->ws_slots) threads = a->ws_slots;
     long work = (long)items * a->Nq * a->Nk * a->head_dim;
     blas_single_thread(); // as in linear.c: OpenMP threads only, never OpenBLAS's pool too
     if (threads > 1 && items >= threads && work >= HEADS_PARALLEL_MIN) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(threads)
         for (int it = 0; it < items; it++)
             fn(a, it / a->heads, it % a->heads, 0);
     } else {
@@ -97,16 +103,27 @@ static void masked_softmax_rows(float *p, const uint8_t *valid, int Nq, int Nk, 
         masked_softmax_row(p + (size_t)i * Nk, valid, Nk);
 }
 
-// P = softmax(scale·Q·Kᵀ) [Nq,Nk]; O = P·V written into out's head slice.
-static void forward_head(const attention_args *a, int b, int h, int parallel_rows) {
+// P = softmax(scale·Q·Kᵀ) [Nq,Nk] of one (b, h) into p.
+static void probs_of_head(float *p, const attention_args *a, int b, int h, int parallel_rows) {
     const float *q = a->q + q_offset(a, b, h);
     const float *k = a->k + kv_offset(a, b, h);
-    const float *v = a->v + kv_offset(a, b, h);
-    float *p = a->probs + probs_offset(a, b, h);
     const uint8_t *valid = a->key_valid ? a->key_valid + (size_t)b * a->Nk : NULL;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, a->Nq, a->Nk, a->head_dim, a->scale, q,
                 a->q_stride, k, a->kv_stride, 0.0f, p, a->Nk);
     masked_softmax_rows(p, valid, a->Nq, a->Nk, parallel_rows);
+}
+
+static void probs_head(const attention_args *a, int b, int h, int parallel_rows) {
+    probs_of_head(a->probs + probs_offset(a, b, h), a, b, h, parallel_rows);
+}
+
+// P = softmax(scale·Q·Kᵀ) [Nq,Nk]; O = P·V written into out's head slice. P goes to probs, or
+// to this thread's workspace slot when probs is not kept.
+static void forward_head(const attention_args *a, int b, int h, int parallel_rows) {
+    const float *v = a->v + kv_offset(a, b, h);
+    float *p = a->probs ? a->probs + probs_offset(a, b, h)
+                        : a->ws + (size_t)omp_get_thread_num() * a->ws_slot;
+    probs_of_head(p, a, b, h, parallel_rows);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, a->Nq, a->head_dim, a->Nk, 1.0f, p,
                 a->Nk, v, a->kv_stride, 0.0f, a->out + out_offset(a, b, h), a->D);
 }
@@ -145,6 +162,35 @@ void attention_forward(float *out, float *probs, const float *q, const float *k,
     a.probs = probs;
     a.key_valid = key_valid;
     for_each_head(forward_head, &a);
+}
+
+// attention_forward without keeping the probabilities: ws holds ws_slots slots of Nq·Nk floats.
+void attention_forward_nosave(float *out, float *ws, int ws_slots, const float *q, const float *k,
+                              const float *v, const uint8_t *key_valid, int B, int Nq, int Nk,
+                              int D, int heads, int q_stride, int kv_stride) {
+    if (B <= 0 || Nq <= 0 || heads <= 0) return;
+    if (Nk <= 0) {
+        for (size_t i = 0; i < (size_t)B * Nq * D; i++)
+            out[i] = 0.0f;
+        return;
+    }
+    attention_args a = make_args(q, k, v, B, Nq, Nk, D, heads, q_stride, kv_stride);
+    a.out = out;
+    a.key_valid = key_valid;
+    a.ws = ws;
+    a.ws_slot = (size_t)Nq * Nk;
+    a.ws_slots = ws_slots < 1 ? 1 : ws_slots;
+    for_each_head(forward_head, &a);
+}
+
+// The probabilities alone, as attention_forward makes them (the same bits): probs [B,heads,Nq,Nk].
+void attention_probs(float *probs, const float *q, const float *k, const uint8_t *key_valid, int B,
+                     int Nq, int Nk, int D, int heads, int q_stride, int kv_stride) {
+    if (B <= 0 || Nq <= 0 || Nk <= 0 || heads <= 0) return;
+    attention_args a = make_args(q, k, NULL, B, Nq, Nk, D, heads, q_stride, kv_stride);
+    a.probs = probs;
+    a.key_valid = key_valid;
+    for_each_head(probs_head, &a);
 }
 
 // dS = P∘(dP − rowsum(dP∘P)) in place over dP, row by row.

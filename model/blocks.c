@@ -14,10 +14,16 @@ float *arena_take(Arena *a, size_t n) {
 // Rows per block of the fused LayerNorm + linear and MLP forwards (their workspace).
 #define BLOCK_WORK_ROWS 128
 
-// Workspace of the fused forwards: per thread slot, BLOCK_WORK_ROWS rows of LN (D) + GELU (4D).
-static float *work_take(Arena *ar, int D, int *threads) {
+// Workspace of the fused forwards: per thread slot, BLOCK_WORK_ROWS rows of LN (D) + GELU (4D),
+// or `extra` floats if more (a self block's n×n attention probabilities of one head).
+static size_t work_slot(int D, size_t extra) {
+    size_t rows = (size_t)BLOCK_WORK_ROWS * 5 * D;
+    return rows > extra ? rows : extra;
+}
+
+static float *work_take(Arena *ar, int D, size_t extra, int *threads) {
     *threads = omp_get_max_threads();
-    return arena_take(ar, (size_t)*threads * BLOCK_WORK_ROWS * 5 * D);
+    return arena_take(ar, (size_t)*threads * work_slot(D, extra));
 }
 
 void self_block_acts_take(SelfBlockActs *a, Arena *ar, int B, int n, int D, int heads) {
@@ -32,7 +38,9 @@ void self_block_acts_take(SelfBlockActs *a, Arena *ar, int B, int n, int D, int 
     a->ln2_rstd = arena_take(ar, N);
     a->fc1 = arena_take(ar, N * 4 * D);
     a->gelu = arena_take(ar, N * 4 * D); // untouched by the blocks: costs no resident memory
-    a->work = work_take(ar, D, &a->work_threads);
+    a->work = work_take(ar, D, (size_t)n * n, &a->work_threads);
+    a->valid_buf = (uint8_t *)arena_take(ar, (N + 3) / 4);
+    a->valid = NULL;
 }
 
 void cross_block_acts_take(CrossBlockActs *a, Arena *ar, int B, int n, int L, int D, int heads) {
@@ -49,7 +57,7 @@ void cross_block_acts_take(CrossBlockActs *a, Arena *ar, int B, int n, int L, in
     a->ln2_mean = arena_take(ar, N);
     a->ln2_rstd = arena_take(ar, N);
     a->fc1 = arena_take(ar, N * 4 * D);
-    a->work = work_take(ar, D, &a->work_threads);
+    a->work = work_take(ar, D, 0, &a->work_threads);
 }
 
 void block_scratch_take(BlockScratch *s, Arena *ar, size_t nd, size_t ntd, size_t probs) {
@@ -61,6 +69,7 @@ void block_scratch_take(BlockScratch *s, Arena *ar, size_t nd, size_t ntd, size_
     s->dprobs = arena_take(ar, probs);
     s->dlnt = arena_take(ar, ntd);
     s->ln = arena_take(ar, nd > ntd ? nd : ntd);
+    s->probs = arena_take(ar, probs);
 }
 
 // Threads for a row-block loop over `blocks` blocks: at most the workspace slots planned.
@@ -75,12 +84,13 @@ static int work_team(int blocks, int planned) {
 // workspace and never stored whole; mean/rstd [N] saved for the backward.
 static void ln_linear_forward(float *out, float *mean, float *rstd, const float *x,
                               const float *ln_w, const float *ln_b, const float *weight,
-                              const float *bias, int N, int D, int O, float *work, int planned) {
+                              const float *bias, int N, int D, int O, float *work, size_t slot,
+                              int planned) {
     int blocks = (N + BLOCK_WORK_ROWS - 1) / BLOCK_WORK_ROWS;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(work_team(blocks, planned))
     for (int blk = 0; blk < blocks; blk++) {
         int r0 = blk * BLOCK_WORK_ROWS, rows = N - r0 < BLOCK_WORK_ROWS ? N - r0 : BLOCK_WORK_ROWS;
-        float *ln = work + (size_t)omp_get_thread_num() * BLOCK_WORK_ROWS * 5 * D;
+        float *ln = work + (size_t)omp_get_thread_num() * slot;
         layernorm_forward(ln, mean + r0, rstd + r0, x + (size_t)r0 * D, ln_w, ln_b, rows, D);
         linear_forward(out + (size_t)r0 * O, ln, weight, bias, rows, D, O);
     }
@@ -100,12 +110,12 @@ static void zero_key_bias_grad(float *dkey_bias, int D) {
 static void mlp_forward(float *out, float *ln2_mean, float *ln2_rstd, float *fc1, const float *mid,
                         const float *n2w, const float *n2b, const float *fc1w, const float *fc1b,
                         const float *fc2w, const float *fc2b, int N, int D, float *work,
-                        int planned) {
+                        size_t slot, int planned) {
     int blocks = (N + BLOCK_WORK_ROWS - 1) / BLOCK_WORK_ROWS;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(work_team(blocks, planned))
     for (int blk = 0; blk < blocks; blk++) {
         int r0 = blk * BLOCK_WORK_ROWS, rows = N - r0 < BLOCK_WORK_ROWS ? N - r0 : BLOCK_WORK_ROWS;
-        float *ln = work + (size_t)omp_get_thread_num() * BLOCK_WORK_ROWS * 5 * D;
+        float *ln = work + (size_t)omp_get_thread_num() * slot;
         float *act = ln + (size_t)BLOCK_WORK_ROWS * D;
         float *h = fc1 + (size_t)r0 * 4 * D, *o = out + (size_t)r0 * D;
         const float *m = mid + (size_t)r0 * D;
@@ -136,14 +146,20 @@ static void mlp_backward(float *dx, BlockScratch *s, float *g_n2w, float *g_n2b,
 void self_block_forward(float *x_out, SelfBlockActs *a, const SelfBlockW *w, const float *x_in,
                         const uint8_t *valid, int B, int n, int D, int heads) {
     int N = B * n;
+    size_t slot = work_slot(D, (size_t)n * n);
+    a->valid = NULL; // kept for the backward's recomputation of the probabilities
+    if (valid) {
+        memcpy(a->valid_buf, valid, (size_t)N);
+        a->valid = a->valid_buf;
+    }
     ln_linear_forward(a->qkv, a->ln1_mean, a->ln1_rstd, x_in, w->norm1_w, w->norm1_b, w->qkv_w,
-                      w->qkv_b, N, D, 3 * D, a->work, a->work_threads);
-    attention_forward(a->att, a->probs, a->qkv, a->qkv + D, a->qkv + 2 * D, valid, B, n, n, D,
-                      heads, 3 * D, 3 * D);
+                      w->qkv_b, N, D, 3 * D, a->work, slot, a->work_threads);
+    attention_forward_nosave(a->att, a->work, a->work_threads, a->qkv, a->qkv + D, a->qkv + 2 * D,
+                             valid, B, n, n, D, heads, 3 * D, 3 * D);
     linear_forward(a->mid, a->att, w->proj_w, w->proj_b, N, D, D);
     add_forward(a->mid, a->mid, x_in, (size_t)N * D);
     mlp_forward(x_out, a->ln2_mean, a->ln2_rstd, a->fc1, a->mid, w->norm2_w, w->norm2_b, w->fc1_w,
-                w->fc1_b, w->fc2_w, w->fc2_b, N, D, a->work, a->work_threads);
+                w->fc1_b, w->fc2_w, w->fc2_b, N, D, a->work, slot, a->work_threads);
 }
 
 void self_block_backward(float *dx, const SelfBlockW *g, BlockScratch *s, const SelfBlockActs *a,
@@ -153,8 +169,9 @@ void self_block_backward(float *dx, const SelfBlockW *g, BlockScratch *s, const 
                  a->ln2_mean, a->ln2_rstd, a->fc1, w->norm2_w, w->norm2_b, w->fc1_w, w->fc2_w, N,
                  D);
     linear_backward_set(s->datt, g->proj_w, g->proj_b, dx, a->att, w->proj_w, N, D, D);
+    attention_probs(s->probs, a->qkv, a->qkv + D, a->valid, B, n, n, D, heads, 3 * D, 3 * D);
     attention_backward_set(s->dqkv, s->dqkv + D, s->dqkv + 2 * D, s->dprobs, s->datt, a->qkv,
-                           a->qkv + D, a->qkv + 2 * D, a->probs, B, n, n, D, heads, 3 * D, 3 * D);
+                           a->qkv + D, a->qkv + 2 * D, s->probs, B, n, n, D, heads, 3 * D, 3 * D);
     layernorm_forward(s->ln, NULL, NULL, x_in, w->norm1_w, w->norm1_b, N, D); // LN1, recomputed
     linear_backward_set(s->dln, g->qkv_w, g->qkv_b, s->dqkv, s->ln, w->qkv_w, N, D, 3 * D);
     zero_key_bias_grad(g->qkv_b ? g->qkv_b + D : NULL, D);
@@ -166,15 +183,16 @@ void cross_block_forward(float *z_out, CrossBlockActs *a, const CrossBlockW *w, 
                          const float *t, const uint8_t *valid, int B, int n, int L, int H,
                          int heads) {
     int N = B * n, Nt = B * L;
+    size_t slot = work_slot(H, 0);
     ln_linear_forward(a->q, a->lnz_mean, a->lnz_rstd, z_in, w->norm1_w, w->norm1_b, w->q_w, w->q_b,
-                      N, H, H, a->work, a->work_threads);
+                      N, H, H, a->work, slot, a->work_threads);
     ln_linear_forward(a->kv, a->lnt_mean, a->lnt_rstd, t, w->norm1_w, w->norm1_b, w->kv_w, w->kv_b,
-                      Nt, H, 2 * H, a->work, a->work_threads);
+                      Nt, H, 2 * H, a->work, slot, a->work_threads);
     attention_forward(a->att, a->probs, a->q, a->kv, a->kv + H, valid, B, n, L, H, heads, H, 2 * H);
     linear_forward(a->mid, a->att, w->proj_w, w->proj_b, N, H, H);
     add_forward(a->mid, a->mid, z_in, (size_t)N * H);
     mlp_forward(z_out, a->ln2_mean, a->ln2_rstd, a->fc1, a->mid, w->norm2_w, w->norm2_b, w->fc1_w,
-                w->fc1_b, w->fc2_w, w->fc2_b, N, H, a->work, a->work_threads);
+                w->fc1_b, w->fc2_w, w->fc2_b, N, H, a->work, slot, a->work_threads);
 }
 
 void cross_block_backward(float *dz, float *dt, const CrossBlockW *g, BlockScratch *s,

@@ -17,6 +17,14 @@ void gelu_backward_set(float *dinp, const float *dout, const float *inp, size_t 
 void attention_backward_set(float *dq, float *dk, float *dv, float *scratch, const float *dout,
                             const float *q, const float *k, const float *v, const float *probs,
                             int B, int Nq, int Nk, int D, int heads, int q_stride, int kv_stride);
+// attention_forward keeping no probabilities: thread t of at most ws_slots uses
+// ws + t·Nq·Nk floats as its workspace.
+void attention_forward_nosave(float *out, float *ws, int ws_slots, const float *q, const float *k,
+                              const float *v, const uint8_t *key_valid, int B, int Nq, int Nk,
+                              int D, int heads, int q_stride, int kv_stride);
+// The probabilities of attention_forward alone (bit-identical): probs [B,heads,Nq,Nk].
+void attention_probs(float *probs, const float *q, const float *k, const uint8_t *key_valid, int B,
+                     int Nq, int Nk, int D, int heads, int q_stride, int kv_stride);
 
 // Bump allocator over one malloc: a first pass with base == NULL only counts floats.
 typedef struct {
@@ -26,14 +34,17 @@ typedef struct {
 float *arena_take(Arena *a, size_t n);
 
 // Activations of one pre-LN self-attention block for up to N = B·n tokens. The LayerNorm
-// outputs and the GELU output are not kept: the forward makes them per row block in `work`
-// (work_threads slots of BLOCK_WORK_ROWS × 5·D floats) and the backward recomputes them into
-// the BlockScratch. `gelu` [N,4D] is unused by the blocks (a buffer for other inference code).
+// outputs, the GELU output and the attention probabilities are not kept: the forward makes
+// them in `work` (work_threads slots, each BLOCK_WORK_ROWS × 5·D floats or n² if larger) and the
+// backward recomputes them into the BlockScratch. `probs` and `gelu` are unused by the blocks
+// (buffers for other inference code, e.g. bert.c; untouched, they cost no resident memory).
 typedef struct {
     float *ln1_mean, *ln1_rstd, *qkv, *probs, *att, *mid;
     float *ln2_mean, *ln2_rstd, *fc1, *gelu;
     float *work;
     int work_threads;
+    uint8_t *valid; // [B·n] copy of the key mask of the last forward (NULL when it had none)
+    uint8_t *valid_buf;
 } SelfBlockActs;
 
 // Activations of one cross block: N = B·n queries, Nt = B·L text tokens (as above, no
@@ -46,9 +57,10 @@ typedef struct {
 } CrossBlockActs;
 
 // Backward workspace, sized for the largest block of the model.
-// `ln` receives the recomputed LayerNorm outputs.
+// `ln` receives the recomputed LayerNorm outputs, `probs` a self block's recomputed attention
+// probabilities.
 typedef struct {
-    float *dln, *dqkv, *datt, *dfc1, *dgelu, *dprobs, *dlnt, *ln;
+    float *dln, *dqkv, *datt, *dfc1, *dgelu, *dprobs, *dlnt, *ln, *probs;
 } BlockScratch;
 
 void self_block_acts_take(SelfBlockActs *a, Arena *arena, int B, int n, int D, int heads);
