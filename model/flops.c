@@ -56,7 +56,8 @@ StepFlops model_step_flops(const Model *m, int n, int nC, int nT) {
                  s->cross_depth * (Bv * nC * cross_q + Bv * L * cross_t);
     double tgt =
         B * P * proj_in + B * L * proj_txt + s->cross_depth * (B * P * cross_q + B * L * cross_t);
-    f.forward += ctx + tgt;
+    // with negatives that see their own caption, the target crosser runs once per caption slot
+    f.forward += ctx + tgt * (negatives_own_target(m) ? K1 : 1);
     f.backward += 2 * ctx;
 
     // predictor
@@ -70,6 +71,8 @@ StepFlops model_step_flops(const Model *m, int n, int nC, int nT) {
 
 void model_set_threads(int threads) {
     if (threads <= 0) return;
-    openblas_set_num_threads(threads);
+    // The kernels split GEMMs over OpenMP themselves (one thread pool: OpenBLAS's own threads
+    // would spin against OpenMP's), so OpenBLAS runs single-threaded.
+    openblas_set_num_threads(1);
     omp_set_num_threads(threads);
 }

@@ -33,22 +33,6 @@ static long peak_rss_kb(void) {
     return ru.ru_maxrss; // kilobytes on Linux
 }
 
-// FLOPs of the target path that model_step_flops (model/flops.c) does not count yet: with
-// negatives and loss.negative_target = own, the EMA crosser also runs once per negative caption
-// slot on the B full images (model/step.c, negative_targets_forward). Same counting rules as
-// flops.c (2·M·N·K per GEMM, attention included). Remove once flops.c counts it.
-static double negative_target_flops(const ModelConfig *c, int B) {
-    if (c->nce_weight <= 0 || c->negatives <= 0 || c->negative_target != NEG_TARGET_OWN) return 0;
-    const ModelShape *s = &c->shape;
-    double P = (double)(s->image_size / s->patch) * (s->image_size / s->patch), L = s->txt_len;
-    double De = s->img_dim, Dt = s->txt_dim, H = s->cross_dim;
-    double cross_q = 2 * H * (H + H + 8 * H) + 4.0 * L * H, cross_t = 2 * H * 2 * H;
-    double proj_in = 2 * De * H, proj_txt = Dt != H ? 2 * Dt * H : 0;
-    double tgt = B * P * proj_in + B * L * proj_txt +
-                 s->cross_depth * (B * P * cross_q + B * L * cross_t);
-    return c->negatives * tgt;
-}
-
 static void write_list(FILE *f, const char *key, const int *idx, int n) {
     fprintf(f, "\"%s\": [", key);
     for (int i = 0; i < n; i++)
@@ -159,7 +143,7 @@ int main(int argc, char **argv) {
         optim_step(m, &oc, t);
         if (t >= warmup) {
             StepFlops f = model_step_flops(m, B, ms.n_context, ms.n_target);
-            flops += f.forward + f.backward + negative_target_flops(&cfg, B);
+            flops += f.forward + f.backward;
         }
     }
     double dt = now() - t_start, cpu = cpu_seconds() - cpu_start;
