@@ -65,7 +65,6 @@ void block_scratch_take(BlockScratch *s, Arena *ar, size_t nd, size_t ntd, size_
     s->dqkv = arena_take(ar, nd + 2 * (nd > ntd ? nd : ntd));
     s->datt = arena_take(ar, nd);
     s->dfc1 = arena_take(ar, nd * 4);
-    s->dgelu = arena_take(ar, nd * 4);
     s->dprobs = arena_take(ar, probs);
     s->dlnt = arena_take(ar, ntd);
     s->ln = arena_take(ar, nd > ntd ? nd : ntd);
@@ -135,9 +134,12 @@ static void mlp_backward(float *dx, BlockScratch *s, float *g_n2w, float *g_n2b,
                          const float *n2w, const float *n2b, const float *fc1w, const float *fc2w,
                          int N, int D) {
     size_t nh = (size_t)N * 4 * D;
-    gelu_forward(s->dfc1, fc1, nh); // the activation, until gelu_backward_set overwrites it
-    linear_backward_set(s->dgelu, g_fc2w, g_fc2b, dx, s->dfc1, fc2w, N, 4 * D, D);
-    gelu_backward_set(s->dfc1, s->dgelu, fc1, nh);
+    // One [N,4D] buffer: the activation for fc2's weight gradient, then overwritten by
+    // ∂L/∂gelu = dx·fc2w, then turned in place into ∂L/∂fc1.
+    gelu_forward(s->dfc1, fc1, nh);
+    linear_backward(NULL, g_fc2w, g_fc2b, dx, s->dfc1, fc2w, N, 4 * D, D);
+    linear_backward_set(s->dfc1, NULL, NULL, dx, NULL, fc2w, N, 4 * D, D);
+    gelu_backward_set(s->dfc1, s->dfc1, fc1, nh);
     layernorm_forward(s->ln, NULL, NULL, mid, n2w, n2b, N, D);
     linear_backward_set(s->dln, g_fc1w, g_fc1b, s->dfc1, s->ln, fc1w, N, D, 4 * D);
     layernorm_backward(dx, g_n2w, g_n2b, s->dln, mid, n2w, ln2_mean, ln2_rstd, N, D);

@@ -11,7 +11,7 @@ void blas_single_thread(void);
 // linear_backward with dinp OVERWRITTEN (dinp = dout·weight) instead of accumulated.
 void linear_backward_set(float *dinp, float *dweight, float *dbias, const float *dout,
                          const float *inp, const float *weight, int N, int in_dim, int out_dim);
-// gelu_backward with dinp OVERWRITTEN.
+// gelu_backward with dinp OVERWRITTEN (dinp may be dout: element-wise, in place).
 void gelu_backward_set(float *dinp, const float *dout, const float *inp, size_t n);
 // attention_backward with dq, dk, dv OVERWRITTEN (each written exactly once).
 void attention_backward_set(float *dq, float *dk, float *dv, float *scratch, const float *dout,
@@ -60,7 +60,7 @@ typedef struct {
 // `ln` receives the recomputed LayerNorm outputs, `probs` a self block's recomputed attention
 // probabilities.
 typedef struct {
-    float *dln, *dqkv, *datt, *dfc1, *dgelu, *dprobs, *dlnt, *ln, *probs;
+    float *dln, *dqkv, *datt, *dfc1, *dprobs, *dlnt, *ln, *probs;
 } BlockScratch;
 
 void self_block_acts_take(SelfBlockActs *a, Arena *arena, int B, int n, int D, int heads);
