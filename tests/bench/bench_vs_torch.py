@@ -239,6 +239,21 @@ def print_table(rows, scaling):
                                         100 * s["data_wait_share"]))
 
 
+def print_markdown(rows):
+    print("| case | threads | GFLOP/step | tijepa samples/s | PyTorch samples/s | ratio | "
+          "tijepa RSS MiB | PyTorch RSS MiB | RSS ratio | sgemm GF/s (1 thread) | MFU tijepa | "
+          "MFU PyTorch |")
+    print("|---" * 12 + "|")
+    for r in rows:
+        name = r["preset"] + (" scratch" if r["mode"] == "scratch" else "") + \
+            (" λ=0" if r["nce_weight"] == 0 else "")
+        print("| %s | %d | %.1f | %s | %s | %s | %.0f | %.0f | %.2f | %.1f | %.0f%% | %.0f%% |" % (
+            name, r["threads"], r["flops_per_step"] / 1e9, fmt_span(r["tijepa_samples_per_s"], 2),
+            fmt_span(r["torch_samples_per_s"], 2), fmt_span(r["ratio"], 2), r["tijepa_rss_mib"],
+            r["torch_rss_mib"], r["rss_ratio"], r["sgemm_gflops_1t"], 100 * r["mfu"],
+            100 * r["torch_mfu"]))
+
+
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "torch":
         p = argparse.ArgumentParser(prog="bench_vs_torch.py torch")
@@ -261,10 +276,13 @@ def main():
     p.add_argument("--steps", type=int, default=0, help="override the measured steps per case")
     p.add_argument("--scaling", default=None, help="scaling.sh JSON to include")
     p.add_argument("--from-json", default=None, help="print the table of an earlier run's JSON")
+    p.add_argument("--markdown", action="store_true", help="with --from-json: a Markdown table")
     args = p.parse_args()
     if args.from_json:
         report = json.load(open(args.from_json))
         add_utilisation(report["rows"], report["sgemm"])
+        if args.markdown:
+            return print_markdown(report["rows"])
         print("run of %s on %s (%s, %d cores), load average %.1f–%.1f" % (
             report["date"], report["host"], report["machine"]["cpu"],
             report["machine"]["cores"], report["load_average"]["min"],
