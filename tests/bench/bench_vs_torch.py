@@ -224,6 +224,11 @@ def print_table(rows, scaling):
             fmt_span(r["tijepa_samples_per_s"], 2), fmt_span(r["torch_samples_per_s"], 2),
             fmt_span(r["ratio"], 2), r["tijepa_rss_mib"], r["torch_rss_mib"], r["rss_ratio"],
             r["sgemm_gflops_1t"], 100 * r["mfu"], 100 * r["torch_mfu"]))
+    print("best thread setting of each (the issue's ratio: tijepa ÷ best PyTorch):")
+    for b in best_vs_best(rows):
+        print("%-13s tijepa %9.2f (%d threads)  torch %9.2f (%d threads)  ratio %.2f" % (
+            b["case"], b["tijepa_samples_per_s"], b["tijepa_threads"], b["torch_samples_per_s"],
+            b["torch_threads"], b["ratio"]))
     print("(samples per CPU-second, insensitive to the machine's other load:)")
     for r in rows:
         print("%-13s %3d tijepa %8.2f  torch %8.2f  ratio %.2f" % (
@@ -237,6 +242,21 @@ def print_table(rows, scaling):
                   "data wait %.1f%%" % (s["preset"], s["ranks"], s["threads"], s["samples_per_s"],
                                         s["speedup"], 100 * s["comm_exposed_share"],
                                         100 * s["data_wait_share"]))
+
+
+def best_vs_best(rows):
+    """Per case: each framework at its best thread count (median samples/s)."""
+    cases = {}
+    for r in rows:
+        cases.setdefault(r["case"], []).append(r)
+    out = []
+    for case, rs in cases.items():
+        tj = max(rs, key=lambda r: r["tijepa_samples_per_s"]["median"])
+        pt = max(rs, key=lambda r: r["torch_samples_per_s"]["median"])
+        a, b = tj["tijepa_samples_per_s"]["median"], pt["torch_samples_per_s"]["median"]
+        out.append(dict(case=case, tijepa_samples_per_s=a, tijepa_threads=tj["threads"],
+                        torch_samples_per_s=b, torch_threads=pt["threads"], ratio=a / b))
+    return out
 
 
 def print_markdown(rows):
@@ -303,7 +323,7 @@ def main():
                      python=platform.python_version()),
         load_average=dict(min=min(loads), max=max(loads)), seconds=time.time() - t0,
         negatives=NEGATIVES, temperature=TEMPERATURE, repeats=args.repeats,
-        sgemm=sgemm, rows=rows, scaling=scaling)
+        sgemm=sgemm, rows=rows, best=best_vs_best(rows), scaling=scaling)
     out = args.out or os.path.join(args.build, "bench", "perf.json")
     json.dump(report, open(out, "w"), indent=1)
     print("load average during the run: %.1f–%.1f on %d cores; written %s" % (
