@@ -38,6 +38,24 @@ static size_t max_sz(size_t a, size_t b) {
 }
 
 // Lays out every activation in the arena (a counting pass first, then the real one).
+// The predictor's activations for n samples of up to P tokens, predicting out_dim-wide tokens
+// (H for TI-JEPA, De for I-JEPA).
+static void plan_predictor(Acts *a, Arena *ar, const ModelShape *s, size_t n, size_t P,
+                           size_t out_dim) {
+    size_t Dp = s->pred_dim;
+    a->pe = arena_take(ar, n * P * Dp);
+    for (int i = 0; i <= s->pred_depth; i++)
+        a->pred_x[i] = arena_take(ar, n * P * Dp);
+    for (int i = 0; i < s->pred_depth; i++)
+        self_block_acts_take(&a->pred_acts[i], ar, (int)n, (int)P, (int)Dp, s->pred_heads);
+    a->pxt = arena_take(ar, n * P * Dp);
+    a->pln = arena_take(ar, n * P * Dp);
+    a->pln_mean = arena_take(ar, n * P);
+    a->pln_rstd = arena_take(ar, n * P);
+    a->pred = arena_take(ar, n * P * out_dim);
+    a->tail_idx = (int *)arena_take(ar, P);
+}
+
 static void plan_acts(Model *m, Arena *ar) {
     const ModelShape *s = &m->cfg.shape;
     Acts *a = &m->a;
@@ -105,17 +123,7 @@ static void plan_acts(Model *m, Arena *ar) {
     }
 
     // predictor
-    a->pe = arena_take(ar, Bv * P * Dp);
-    for (int i = 0; i <= s->pred_depth; i++)
-        a->pred_x[i] = arena_take(ar, Bv * P * Dp);
-    for (int i = 0; i < s->pred_depth; i++)
-        self_block_acts_take(&a->pred_acts[i], ar, (int)Bv, (int)P, (int)Dp, s->pred_heads);
-    a->pxt = arena_take(ar, Bv * P * Dp);
-    a->pln = arena_take(ar, Bv * P * Dp);
-    a->pln_mean = arena_take(ar, Bv * P);
-    a->pln_rstd = arena_take(ar, Bv * P);
-    a->pred = arena_take(ar, Bv * P * H);
-    a->tail_idx = (int *)arena_take(ar, P);
+    plan_predictor(a, ar, s, Bv, P, H);
 
     // losses and backward
     a->energy = arena_take(ar, Bv);
@@ -164,17 +172,7 @@ static void plan_acts_ijepa(Model *m, Arena *ar) {
     self_block_acts_take(&a->img_infer, ar, (int)B, (int)P, (int)De, s->img_heads);
     a->tgt_ln = arena_take(ar, B * P * De);
     a->target = arena_take(ar, B * P * De);
-    a->pe = arena_take(ar, B * P * Dp);
-    for (int i = 0; i <= s->pred_depth; i++)
-        a->pred_x[i] = arena_take(ar, B * P * Dp);
-    for (int i = 0; i < s->pred_depth; i++)
-        self_block_acts_take(&a->pred_acts[i], ar, (int)B, (int)P, (int)Dp, s->pred_heads);
-    a->pxt = arena_take(ar, B * P * Dp);
-    a->pln = arena_take(ar, B * P * Dp);
-    a->pln_mean = arena_take(ar, B * P);
-    a->pln_rstd = arena_take(ar, B * P);
-    a->pred = arena_take(ar, B * P * De);
-    a->tail_idx = (int *)arena_take(ar, P);
+    plan_predictor(a, ar, s, B, P, De);
     a->energy = arena_take(ar, B);
     a->denergy = arena_take(ar, B);
     a->dpred = arena_take(ar, B * P * De);
