@@ -7,7 +7,7 @@
 # of the largest object). Prints one line per encoder; the reports stay in the work folder.
 # Not a test: figures only (about 10 minutes on 2 cores).
 # usage: tests/bench/ijepa_e2e.sh [BUILD_DIR] [WORK]
-#        (STEPS1=400 LR1=2e-4 EMA1=0.998 STEPS2=600 TARGET_TEXT=none)
+#        (STEPS1=400 LR1=2e-4 EMA1=0.998 STEPS2=800 TARGET_TEXT=none)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 build="$(cd "${1:-$root/build}" && pwd)"
@@ -49,18 +49,18 @@ preset = tiny
 mode = paper
 [loss]
 nce_weight = 1.0
-negatives = 4
-temperature = 0.05
+negatives = 8
+temperature = 0.01
 target_text = ${TARGET_TEXT:-none}
 [optim]
 lr = 1e-3
 start_lr = 2e-4
 clip_grad = 1.0
 [train]
-steps = ${STEPS2:-600}
+steps = ${STEPS2:-800}
 global_batch = 32
 log_every = 50
-ckpt_every = ${STEPS2:-600}
+ckpt_every = ${STEPS2:-800}
 threads = 1
 INI
 rm -rf stage1
