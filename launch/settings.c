@@ -181,8 +181,8 @@ int run_settings_resolve(RunSettings *rs, TjConfig *cfg, char *err, size_t errle
     if (ijepa && rs->model.nce_weight > 0)
         fail(&r, "model.mode = ijepa pre-trains the image encoder alone (no captions, no "
                  "negatives): loss.nce_weight must be 0");
-    rs->model.negatives = get_int(&r, "loss", "negatives", 4);
-    rs->model.temperature = (float)get_double(&r, "loss", "temperature", 0.05);
+    rs->model.negatives = get_int(&r, "loss", "negatives", 8);
+    rs->model.temperature = (float)get_double(&r, "loss", "temperature", 0.01);
     char negative_target[32];
     get_str(&r, negative_target, sizeof(negative_target), "loss", "negative_target", "own");
     if (!strcmp(negative_target, "own"))
