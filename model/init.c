@@ -3,8 +3,9 @@
 // output projections (attn.proj, mlp.fc2) by 1/sqrt(2·layer). The one exception is the image
 // patch embedding, LeCun-normal (std 1/sqrt(3·p²)) as in the original ViT: at std 0.02 the fixed
 // sin-cos positions outweigh it so far that a random frozen encoder's features are ~97% position
-// and ~3% image content (measured on synth), and no caption can then change an energy. Every tensor draws from its own
-// RNG stream keyed by (seed, tensor index), so initialisation is independent of threads/ranks.
+// and ~3% image content (measured on synth), and no caption can then change an energy. Every tensor
+// draws from its own RNG stream keyed by (seed, tensor index), so initialisation is independent of
+// threads/ranks.
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
