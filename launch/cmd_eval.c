@@ -24,6 +24,18 @@ static void usage(FILE *to) {
         "  --vocab    vocabulary (default: data.vocab of the run)\n");
 }
 
+// --probe NAME:TRAIN:TEST, repeatable.
+static int add_probe(void *ctx, char *value, char *err, size_t errlen) {
+    EvalOptions *o = ctx;
+    if (o->n_probes == EVAL_MAX_PROBES) {
+        snprintf(err, errlen, "at most %d probes", EVAL_MAX_PROBES);
+        return -1;
+    }
+    if (probe_task_parse(&o->probes[o->n_probes], value, err, errlen)) return -1;
+    o->n_probes++;
+    return 0;
+}
+
 int cmd_eval(int argc, char **argv) {
     const char *ckpt = NULL, *data = NULL, *out = NULL, *vocab = NULL;
     const char *probe_train = NULL, *probe_test = NULL;
@@ -31,52 +43,21 @@ int cmd_eval(int argc, char **argv) {
     EvalOptions o;
     eval_options_default(&o);
     char err[4096];
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return TJ_EXIT_OK;
-        }
-        if (!v) {
-            fprintf(stderr, "tijepa eval: %s needs a value\n", a);
-            usage(stderr);
-            return TJ_EXIT_USAGE;
-        }
-        i++;
-        if (!strcmp(a, "--ckpt"))
-            ckpt = v;
-        else if (!strcmp(a, "--data"))
-            data = v;
-        else if (!strcmp(a, "--out"))
-            out = v;
-        else if (!strcmp(a, "--vocab"))
-            vocab = v;
-        else if (!strcmp(a, "--probe-train"))
-            probe_train = v;
-        else if (!strcmp(a, "--probe-test"))
-            probe_test = v;
-        else if (!strcmp(a, "--pairs")) {
-            if (eval_arg_int("eval", a, v, 2, 16384, &pairs)) return TJ_EXIT_USAGE;
-        } else if (!strcmp(a, "--seed")) {
-            if (eval_arg_int("eval", a, v, 0, 0x7fffffffL, &seed)) return TJ_EXIT_USAGE;
-        } else if (!strcmp(a, "--threads")) {
-            if (eval_arg_int("eval", a, v, 1, 1024, &threads)) return TJ_EXIT_USAGE;
-        } else if (!strcmp(a, "--probe")) {
-            if (o.n_probes == EVAL_MAX_PROBES) {
-                fprintf(stderr, "tijepa eval: at most %d probes\n", EVAL_MAX_PROBES);
-                return TJ_EXIT_USAGE;
-            }
-            if (probe_task_parse(&o.probes[o.n_probes], argv[i], err, sizeof(err))) {
-                fprintf(stderr, "tijepa eval: %s\n", err);
-                return TJ_EXIT_USAGE;
-            }
-            o.n_probes++;
-        } else {
-            fprintf(stderr, "tijepa eval: unknown argument '%s'\n", a);
-            usage(stderr);
-            return TJ_EXIT_USAGE;
-        }
-    }
+    const EvalOption opts[] = {
+        {.flag = "--ckpt", .str = &ckpt},
+        {.flag = "--data", .str = &data},
+        {.flag = "--out", .str = &out},
+        {.flag = "--vocab", .str = &vocab},
+        {.flag = "--probe-train", .str = &probe_train},
+        {.flag = "--probe-test", .str = &probe_test},
+        {.flag = "--pairs", .num = &pairs, .lo = 2, .hi = 16384},
+        {.flag = "--seed", .num = &seed, .lo = 0, .hi = 0x7fffffffL},
+        {.flag = "--threads", .num = &threads, .lo = 1, .hi = 1024},
+        {.flag = "--probe", .take = add_probe, .ctx = &o},
+    };
+    int rc_args =
+        eval_parse_options("eval", argc, argv, opts, (int)(sizeof(opts) / sizeof(opts[0])), usage);
+    if (rc_args != EVAL_ARGS_PARSED) return rc_args;
     if (!ckpt) {
         fprintf(stderr, "tijepa eval: --ckpt is required\n");
         usage(stderr);

@@ -53,37 +53,18 @@ static float upsample(const float *heat, int g, int W, int oy, int ox) {
 int cmd_explain(int argc, char **argv) {
     const char *ckpt = NULL, *image = NULL, *text = NULL, *out = NULL, *vocab = NULL;
     long token = -1, scale = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return TJ_EXIT_OK;
-        }
-        if (!v) {
-            fprintf(stderr, "tijepa explain: %s needs a value\n", a);
-            return TJ_EXIT_USAGE;
-        }
-        i++;
-        if (!strcmp(a, "--ckpt"))
-            ckpt = v;
-        else if (!strcmp(a, "--image"))
-            image = v;
-        else if (!strcmp(a, "--text"))
-            text = v;
-        else if (!strcmp(a, "--out"))
-            out = v;
-        else if (!strcmp(a, "--vocab"))
-            vocab = v;
-        else if (!strcmp(a, "--token")) {
-            if (eval_arg_int("explain", a, v, 0, 1 << 20, &token)) return TJ_EXIT_USAGE;
-        } else if (!strcmp(a, "--scale")) {
-            if (eval_arg_int("explain", a, v, 1, 64, &scale)) return TJ_EXIT_USAGE;
-        } else {
-            fprintf(stderr, "tijepa explain: unknown argument '%s'\n", a);
-            usage(stderr);
-            return TJ_EXIT_USAGE;
-        }
-    }
+    const EvalOption opts[] = {
+        {.flag = "--ckpt", .str = &ckpt},
+        {.flag = "--image", .str = &image},
+        {.flag = "--text", .str = &text},
+        {.flag = "--out", .str = &out},
+        {.flag = "--vocab", .str = &vocab},
+        {.flag = "--token", .num = &token, .lo = 0, .hi = 1 << 20},
+        {.flag = "--scale", .num = &scale, .lo = 1, .hi = 64},
+    };
+    int rc_args = eval_parse_options("explain", argc, argv, opts,
+                                     (int)(sizeof(opts) / sizeof(opts[0])), usage);
+    if (rc_args != EVAL_ARGS_PARSED) return rc_args;
     if (!ckpt || !image || !text || !out) {
         fprintf(stderr, "tijepa explain: --ckpt, --image, --text and --out are required\n");
         usage(stderr);

@@ -18,33 +18,16 @@ static void usage(FILE *to) {
 int cmd_score(int argc, char **argv) {
     const char *ckpt = NULL, *image = NULL, *text = NULL, *vocab = NULL;
     long seed = -1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return TJ_EXIT_OK;
-        }
-        if (!v) {
-            fprintf(stderr, "tijepa score: %s needs a value\n", a);
-            return TJ_EXIT_USAGE;
-        }
-        i++;
-        if (!strcmp(a, "--ckpt"))
-            ckpt = v;
-        else if (!strcmp(a, "--image"))
-            image = v;
-        else if (!strcmp(a, "--text"))
-            text = v;
-        else if (!strcmp(a, "--vocab"))
-            vocab = v;
-        else if (!strcmp(a, "--seed")) {
-            if (eval_arg_int("score", a, v, 0, 0x7fffffffL, &seed)) return TJ_EXIT_USAGE;
-        } else {
-            fprintf(stderr, "tijepa score: unknown argument '%s'\n", a);
-            usage(stderr);
-            return TJ_EXIT_USAGE;
-        }
-    }
+    const EvalOption opts[] = {
+        {.flag = "--ckpt", .str = &ckpt},
+        {.flag = "--image", .str = &image},
+        {.flag = "--text", .str = &text},
+        {.flag = "--vocab", .str = &vocab},
+        {.flag = "--seed", .num = &seed, .lo = 0, .hi = 0x7fffffffL},
+    };
+    int rc_args =
+        eval_parse_options("score", argc, argv, opts, (int)(sizeof(opts) / sizeof(opts[0])), usage);
+    if (rc_args != EVAL_ARGS_PARSED) return rc_args;
     if (!ckpt || !image || !text) {
         fprintf(stderr, "tijepa score: --ckpt, --image and --text are required\n");
         usage(stderr);

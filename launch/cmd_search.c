@@ -45,35 +45,17 @@ static void top_insert(Hit *top, int *n, int k, float e, long order, const char 
 int cmd_search(int argc, char **argv) {
     const char *ckpt = NULL, *data = NULL, *text = NULL, *vocab = NULL;
     long top_k = 10, seed = -1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return TJ_EXIT_OK;
-        }
-        if (!v) {
-            fprintf(stderr, "tijepa search: %s needs a value\n", a);
-            return TJ_EXIT_USAGE;
-        }
-        i++;
-        if (!strcmp(a, "--ckpt"))
-            ckpt = v;
-        else if (!strcmp(a, "--data"))
-            data = v;
-        else if (!strcmp(a, "--text"))
-            text = v;
-        else if (!strcmp(a, "--vocab"))
-            vocab = v;
-        else if (!strcmp(a, "--top")) {
-            if (eval_arg_int("search", a, v, 1, 100000, &top_k)) return TJ_EXIT_USAGE;
-        } else if (!strcmp(a, "--seed")) {
-            if (eval_arg_int("search", a, v, 0, 0x7fffffffL, &seed)) return TJ_EXIT_USAGE;
-        } else {
-            fprintf(stderr, "tijepa search: unknown argument '%s'\n", a);
-            usage(stderr);
-            return TJ_EXIT_USAGE;
-        }
-    }
+    const EvalOption opts[] = {
+        {.flag = "--ckpt", .str = &ckpt},
+        {.flag = "--data", .str = &data},
+        {.flag = "--text", .str = &text},
+        {.flag = "--vocab", .str = &vocab},
+        {.flag = "--top", .num = &top_k, .lo = 1, .hi = 100000},
+        {.flag = "--seed", .num = &seed, .lo = 0, .hi = 0x7fffffffL},
+    };
+    int rc_args = eval_parse_options("search", argc, argv, opts,
+                                     (int)(sizeof(opts) / sizeof(opts[0])), usage);
+    if (rc_args != EVAL_ARGS_PARSED) return rc_args;
     if (!ckpt || !data || !text) {
         fprintf(stderr, "tijepa search: --ckpt, --data and --text are required\n");
         usage(stderr);

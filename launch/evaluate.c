@@ -55,6 +55,41 @@ int eval_arg_int(const char *cmd, const char *opt, const char *value, long lo, l
     return 0;
 }
 
+int eval_parse_options(const char *cmd, int argc, char **argv, const EvalOption *opts, int n,
+                       void (*usage)(FILE *)) {
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return TJ_EXIT_OK;
+        }
+        if (!v) {
+            fprintf(stderr, "tijepa %s: %s needs a value\n", cmd, a);
+            usage(stderr);
+            return TJ_EXIT_USAGE;
+        }
+        i++;
+        const EvalOption *o = NULL;
+        for (int k = 0; k < n && !o; k++)
+            if (!strcmp(a, opts[k].flag)) o = &opts[k];
+        if (!o) {
+            fprintf(stderr, "tijepa %s: unknown argument '%s'\n", cmd, a);
+            usage(stderr);
+            return TJ_EXIT_USAGE;
+        }
+        char err[1024];
+        if (o->str) {
+            *o->str = v;
+        } else if (o->num) {
+            if (eval_arg_int(cmd, a, v, o->lo, o->hi, o->num)) return TJ_EXIT_USAGE;
+        } else if (o->take(o->ctx, argv[i], err, sizeof(err))) {
+            fprintf(stderr, "tijepa %s: %s\n", cmd, err);
+            return TJ_EXIT_USAGE;
+        }
+    }
+    return EVAL_ARGS_PARSED;
+}
+
 int eval_read_file(uint8_t **out, size_t *len, const char *path, char *err, size_t errlen) {
     *out = NULL;
     *len = 0;

@@ -31,6 +31,24 @@ void eval_model_close(EvalModel *em);
 // Command-line helpers shared by eval/score/search/explain: an integer option in [lo, hi] (message
 // naming the command and option on stderr), and a whole file read into memory (*out malloc'd).
 int eval_arg_int(const char *cmd, const char *opt, const char *value, long lo, long hi, long *out);
+
+// One "--flag value" option: a string (*str = value), an integer in [lo, hi] (*num), or a
+// repeatable one handed to take(ctx, value, err) (0 = taken, else err says why).
+typedef struct {
+    const char *flag;
+    const char **str;
+    long *num;
+    long lo, hi;
+    int (*take)(void *ctx, char *value, char *err, size_t errlen); // may edit value in place
+    void *ctx;
+} EvalOption;
+enum { EVAL_ARGS_PARSED = -1 };
+// Parses argv[1..] as "--flag value" pairs of opts[n]; --help/-h prints usage. Returns
+// EVAL_ARGS_PARSED, or the exit code the command returns (TJ_EXIT_OK after --help,
+// TJ_EXIT_USAGE with a message naming `tijepa CMD` for a missing value, an unknown flag or a bad
+// value).
+int eval_parse_options(const char *cmd, int argc, char **argv, const EvalOption *opts, int n,
+                       void (*usage)(FILE *));
 int eval_read_file(uint8_t **out, size_t *len, const char *path, char *err, size_t errlen);
 // An image file (PNG or JPEG) as the model sees it: tensor [3, S, S] (bilinear, ImageNet
 // normalisation, as the stream). keep (may be NULL) receives the decoded image (image_free it).
