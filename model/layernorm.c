@@ -1,7 +1,8 @@
-// LayerNorm over the last dimension (eps = LAYERNORM_EPS, biased variance as in PyTorch), with an
-// optional affine weight/bias. Rows are independent, so the forward and the input gradient run
-// one row per iteration; the weight/bias gradients are column sums over rows, done per column
-// block with the rows in a fixed order so that the bits do not depend on the thread count.
+// LayerNorm over the last dimension (eps = LAYERNORM_EPS, or the caller's for the BERT encoder;
+// biased variance as in PyTorch), with an optional affine weight/bias. Rows are independent, so the
+// forward and the input gradient run one row per iteration; the weight/bias gradients are column
+// sums over rows, done per column block with the rows in a fixed order so that the bits do not
+// depend on the thread count.
 #include <math.h>
 
 #include "model.h"
@@ -10,7 +11,7 @@
 #define LN_PARALLEL_MIN 32768L
 
 // Two-pass mean and reciprocal standard deviation of one row (vectorised sums).
-static void row_stats(const float *x, int D, float *mean_out, float *rstd_out) {
+static void row_stats(const float *x, int D, float eps, float *mean_out, float *rstd_out) {
     float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
     for (int d = 0; d < D; d++)
@@ -24,18 +25,19 @@ static void row_stats(const float *x, int D, float *mean_out, float *rstd_out) {
     }
     var /= (float)D;
     *mean_out = mean;
-    *rstd_out = 1.0f / sqrtf(var + LAYERNORM_EPS);
+    *rstd_out = 1.0f / sqrtf(var + eps);
 }
 
-// out[N,D] = (inp − mean)·rstd·weight + bias; mean[N], rstd[N] saved when not NULL.
-void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight,
-                       const float *bias, int N, int D) {
+// out[N,D] = (inp − mean)·rstd·weight + bias, rstd = 1/sqrt(var + eps); mean[N], rstd[N] saved
+// when not NULL. A row's statistics are complete before it is written, so out may alias inp.
+void layernorm_forward_eps(float *out, float *mean, float *rstd, const float *inp,
+                           const float *weight, const float *bias, int N, int D, float eps) {
 #pragma omp parallel for schedule(static) if ((long)N * D > LN_PARALLEL_MIN)
     for (int n = 0; n < N; n++) {
         const float *x = inp + (size_t)n * D;
         float *y = out + (size_t)n * D;
         float m, s;
-        row_stats(x, D, &m, &s);
+        row_stats(x, D, eps, &m, &s);
         if (weight && bias) {
 #pragma omp simd
             for (int d = 0; d < D; d++)
@@ -51,6 +53,11 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, c
         if (mean) mean[n] = m;
         if (rstd) rstd[n] = s;
     }
+}
+
+void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight,
+                       const float *bias, int N, int D) {
+    layernorm_forward_eps(out, mean, rstd, inp, weight, bias, N, D, LAYERNORM_EPS);
 }
 
 // dinp[n] += rstd·(g − mean(g) − x̂·mean(g∘x̂)) with g = dout∘weight, x̂ the normalised input.
