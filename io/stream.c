@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "io.h"
+#include "rng_internal.h"
 
 #define CURSOR_VERSION 0x544a435552000001LL // "TJCUR" + format 1
 
@@ -35,34 +36,19 @@ static int buf_set(Buf *b, const void *p, size_t n) {
     return 0;
 }
 
-static uint64_t mix64(uint64_t z) { // splitmix64 finaliser
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
-
-typedef struct {
-    uint64_t s;
-} Rng;
-
-static Rng rng_for(uint64_t seed, int64_t epoch, uint64_t purpose, int64_t rank) {
-    Rng r = {mix64(seed + 0x9E3779B97F4A7C15ULL)};
-    r.s = mix64(r.s ^ ((uint64_t)epoch * 0xD1B54A32D192ED03ULL));
-    r.s = mix64(r.s ^ (purpose * 0x8CB92BA72F3D8DD7ULL));
-    r.s = mix64(r.s ^ ((uint64_t)rank * 0xABC98388FB8FAC03ULL));
+static IoRng rng_for(uint64_t seed, int64_t epoch, uint64_t purpose, int64_t rank) {
+    IoRng r = {io_mix64(seed + 0x9E3779B97F4A7C15ULL)};
+    r.s = io_mix64(r.s ^ ((uint64_t)epoch * 0xD1B54A32D192ED03ULL));
+    r.s = io_mix64(r.s ^ (purpose * 0x8CB92BA72F3D8DD7ULL));
+    r.s = io_mix64(r.s ^ ((uint64_t)rank * 0xABC98388FB8FAC03ULL));
     return r;
 }
 
-static uint64_t rng_next(Rng *r) {
-    r->s += 0x9E3779B97F4A7C15ULL;
-    return mix64(r->s);
-}
-
 // Uniform in [0, n), n ≥ 1, without modulo bias.
-static uint64_t rng_below(Rng *r, uint64_t n) {
+static uint64_t rng_below(IoRng *r, uint64_t n) {
     uint64_t limit = UINT64_MAX - UINT64_MAX % n;
     for (;;) {
-        uint64_t x = rng_next(r);
+        uint64_t x = io_rng_next(r);
         if (x < limit) return x % n;
     }
 }
@@ -118,7 +104,7 @@ struct Stream {
     int n_order, order_pos;
     TarReader *tr;
     int tr_shard, tr_samples;
-    Rng rng;
+    IoRng rng;
     StreamCounters counters;
     int warned[WARN_KINDS];
     // Prefetch queue.
@@ -310,7 +296,7 @@ static int start_epoch(Stream *s) {
     while (s->n_shuf)
         release(s, s->shuf[--s->n_shuf]);
     int n = s->shards.n, W = s->o.world;
-    Rng r = rng_for(s->o.seed, s->epoch, PURPOSE_SHARDS, 0);
+    IoRng r = rng_for(s->o.seed, s->epoch, PURPOSE_SHARDS, 0);
     int *perm = s->order; // the permutation is built in place, then filtered in shard mode
     for (int i = 0; i < n; i++)
         perm[i] = i;

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "io.h"
+#include "rng_internal.h"
 
 const char *const SYNTH_SHAPE_NAMES[SYNTH_SHAPES] = {"circle",  "square", "triangle",
                                                      "diamond", "cross",  "star"};
@@ -24,25 +25,14 @@ enum { SHAPE_CIRCLE, SHAPE_SQUARE, SHAPE_TRIANGLE, SHAPE_DIAMOND, SHAPE_CROSS, S
 
 // ---- deterministic randomness ----
 
-static uint64_t mix64(uint64_t z) {
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
+static uint32_t rnd(IoRng *r, uint32_t n) { // uniform enough for n ≪ 2^32
+    return (uint32_t)((io_rng_next(r) >> 32) * (uint64_t)n >> 32);
 }
 
-typedef struct {
-    uint64_t s;
-} Rng;
-
-static uint32_t rnd(Rng *r, uint32_t n) { // uniform enough for n ≪ 2^32
-    r->s += 0x9E3779B97F4A7C15ULL;
-    return (uint32_t)((mix64(r->s) >> 32) * (uint64_t)n >> 32);
-}
-
-static Rng sample_rng(uint64_t seed, int split, int64_t index) {
-    Rng r = {mix64(seed ^ 0x5EEDC0FFEE123457ULL)};
-    r.s = mix64(r.s ^ ((uint64_t)split * 0xD1B54A32D192ED03ULL));
-    r.s = mix64(r.s ^ ((uint64_t)index * 0x8CB92BA72F3D8DD7ULL));
+static IoRng sample_rng(uint64_t seed, int split, int64_t index) {
+    IoRng r = {io_mix64(seed ^ 0x5EEDC0FFEE123457ULL)};
+    r.s = io_mix64(r.s ^ ((uint64_t)split * 0xD1B54A32D192ED03ULL));
+    r.s = io_mix64(r.s ^ ((uint64_t)index * 0x8CB92BA72F3D8DD7ULL));
     return r;
 }
 
@@ -68,7 +58,7 @@ static void put(Out *o, const char *s) {
 }
 
 // "a small red circle" / "an orange square" / "a large green triangle"
-static void put_object(Out *o, Rng *r, const SynthObject *ob) {
+static void put_object(Out *o, IoRng *r, const SynthObject *ob) {
     static const char *const LARGE[] = {"large", "big"}, *const SMALL[] = {"small", "little"};
     const char *size = NULL;
     if (rnd(r, 2)) size = ob->large ? LARGE[rnd(r, 2)] : SMALL[rnd(r, 2)];
@@ -81,7 +71,7 @@ static void put_object(Out *o, Rng *r, const SynthObject *ob) {
 }
 
 // "in the top left" / "at the top" / "in the bottom right corner"
-static void put_position(Out *o, Rng *r, const SynthObject *ob) {
+static void put_position(Out *o, IoRng *r, const SynthObject *ob) {
     const char *name = POSITION[ob->row][ob->col];
     int corner = ob->row != 1 && ob->col != 1;
     if (ob->row == 1 && ob->col == 1) {
@@ -97,7 +87,7 @@ static void put_position(Out *o, Rng *r, const SynthObject *ob) {
 }
 
 // The relation of a to b: "above", "to the left of", ...
-static void put_relation(Out *o, Rng *r, const SynthObject *a, const SynthObject *b) {
+static void put_relation(Out *o, IoRng *r, const SynthObject *a, const SynthObject *b) {
     static const char *const ABOVE[] = {"above", "over"}, *const BELOW[] = {"below", "under"};
     static const char *const LEFT[] = {"to the left of", "left of"};
     static const char *const RIGHT[] = {"to the right of", "right of"};
@@ -108,7 +98,7 @@ static void put_relation(Out *o, Rng *r, const SynthObject *a, const SynthObject
         put(o, a->col < b->col ? LEFT[rnd(r, 2)] : RIGHT[rnd(r, 2)]);
 }
 
-static void make_caption(SynthSample *s, Rng *r) {
+static void make_caption(SynthSample *s, IoRng *r) {
     Out o = {s->caption, sizeof(s->caption)};
     s->caption[0] = 0;
     const SynthObject *A = &s->objects[0], *B = &s->objects[1], *C = &s->objects[2];
@@ -167,7 +157,7 @@ static void make_caption(SynthSample *s, Rng *r) {
 
 void synth_sample(SynthSample *s, uint64_t seed, int split, int64_t index) {
     memset(s, 0, sizeof(*s));
-    Rng r = sample_rng(seed, split, index);
+    IoRng r = sample_rng(seed, split, index);
     s->n_objects = 1 + (int)rnd(&r, SYNTH_MAX_OBJECTS);
     int cells[9];
     for (int i = 0; i < 9; i++)
