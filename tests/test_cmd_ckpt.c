@@ -12,24 +12,12 @@
 
 #include <cmocka.h>
 
+#include "tmpdir_fixture.h"
+
 #include "checkpoint.h"
 #include "launch.h"
 
-static char dir[64];
-
-static int setup(void **state) {
-    (void)state;
-    snprintf(dir, sizeof(dir), "/tmp/tijepa-test-cmdckpt-XXXXXX");
-    assert_non_null(mkdtemp(dir));
-    return 0;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
-}
+TMPDIR_FIXTURE("cmdckpt")
 
 // Runs cmd_ckpt with the given words (argv[0] = "ckpt"), stdout captured into out.
 static int run(char *out, size_t cap, int n, ...) {

@@ -17,27 +17,11 @@
 
 #include <cmocka.h>
 
+#include "tmpdir_fixture.h"
+
 #include "launch.h"
 
-static char dir[64];
-
-static int setup(void **state) {
-    (void)state;
-    snprintf(dir, sizeof(dir), "/tmp/tijepa-test-pre-XXXXXX");
-    assert_non_null(mkdtemp(dir));
-    return 0;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
-static void path_of(char *out, size_t cap, const char *name) {
-    snprintf(out, cap, "%s/%s", dir, name);
-}
+TMPDIR_FIXTURE("pre")
 
 // image 16/4 (P = 16), ViT 8/2/1, text 8/2/2/6/20, crosser and predictor minimal.
 static ModelConfig config(TextEncoderKind txt, ModelMode mode) {

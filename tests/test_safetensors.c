@@ -14,27 +14,11 @@
 
 #include <cmocka.h>
 
+#include "tmpdir_fixture.h"
+
 #include "checkpoint.h"
 
-static char dir[64];
-
-static int setup(void **state) {
-    (void)state;
-    snprintf(dir, sizeof(dir), "/tmp/tijepa-test-st-XXXXXX");
-    assert_non_null(mkdtemp(dir));
-    return 0;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
-static void path_of(char *out, size_t cap, const char *name) {
-    snprintf(out, cap, "%s/%s", dir, name);
-}
+TMPDIR_FIXTURE("st")
 
 // Writes a safetensors file by hand: length (or declared_len when >= 0), header, data.
 static void write_raw(const char *path, const char *header, int64_t declared_len, const void *data,
