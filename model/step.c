@@ -200,28 +200,46 @@ void predictor_forward(Model *m, const float *zin, const MaskSet *ms, int Bv) {
 // ---------------------------------------------------------------------------------------------
 // target path: the EMA crosser on the full image, no gradient
 
-void target_forward(Model *m, const float *s_full, const float *u, const uint8_t *valid,
-                    const MaskSet *ms, int B) {
+// The EMA crosser's image projection and norm of the full image: a->tz0 [B·P, H]. It does not
+// depend on the caption, so the negatives' targets reuse it.
+static void target_project(Model *m, const float *s_full, int B) {
+    const ModelShape *s = &m->cfg.shape;
+    const CrosserW *ew = &m->e.ctx;
+    float *tz0 = m->a.tz0;
+    linear_forward(tz0, s_full, ew->img_proj_w, ew->img_proj_b, B * m->P, s->img_dim, s->cross_dim);
+    layernorm_forward(tz0, NULL, NULL, tz0, ew->img_norm_w, ew->img_norm_b, B * m->P, s->cross_dim);
+}
+
+// From a->tz0: the EMA crosser's blocks with caption u (a->tz [B·P, H]), the parameter-free LN
+// and the target rows a->target [B·nT, H].
+static void target_blocks(Model *m, const float *u, const uint8_t *valid, const MaskSet *ms,
+                          int B) {
     const ModelShape *s = &m->cfg.shape;
     Acts *a = &m->a;
     const CrosserW *ew = &m->e.ctx;
-    int P = m->P, L = s->txt_len, De = s->img_dim, Dt = s->txt_dim, H = s->cross_dim;
-    linear_forward(a->tz0, s_full, ew->img_proj_w, ew->img_proj_b, B * P, De, H);
-    layernorm_forward(a->tz, NULL, NULL, a->tz0, ew->img_norm_w, ew->img_norm_b, B * P, H);
+    int P = m->P, L = s->txt_len, Dt = s->txt_dim, H = s->cross_dim;
     const float *t = u;
     if (ew->txt_proj_w) {
         linear_forward(a->t_tgt, u, ew->txt_proj_w, ew->txt_proj_b, B * L, Dt, H);
         t = a->t_tgt;
     }
-    for (int i = 0; i < s->cross_depth; i++)
-        cross_block_forward(a->tz, &a->tgt_infer, &ew->blocks[i], a->tz, t, valid, B, P, L, H,
-                            s->cross_heads);
+    if (s->cross_depth == 0) memcpy(a->tz, a->tz0, (size_t)B * P * H * sizeof(float));
+    for (int i = 0; i < s->cross_depth; i++) // the first block reads tz0, so tz0 stays intact
+        cross_block_forward(a->tz, &a->tgt_infer, &ew->blocks[i], i ? a->tz : a->tz0, t, valid, B,
+                            P, L, H, s->cross_heads);
     layernorm_forward(a->tgt_ln, NULL, NULL, a->tz, NULL, NULL, B * P, H);
     gather_rows(a->target, a->tgt_ln, ms->target, B, P, ms->n_target, H);
 }
 
-// Targets of the negatives with their own captions (NEG_TARGET_OWN): the EMA crosser runs once
-// per caption slot k on the B images, into target_virt [Bv·nT, H] (row v = i·K1 + k).
+void target_forward(Model *m, const float *s_full, const float *u, const uint8_t *valid,
+                    const MaskSet *ms, int B) {
+    target_project(m, s_full, B);
+    target_blocks(m, u, valid, ms, B);
+}
+
+// Targets of the negatives with their own captions (NEG_TARGET_OWN): the EMA crosser's blocks run
+// once per caption slot k on the B images, from the image projection target_forward left in
+// a->tz0, into target_virt [Bv·nT, H] (row v = i·K1 + k).
 static void negative_targets_forward(Model *m, const float *u_virt, const uint8_t *valid_virt,
                                      const MaskSet *ms, int B) {
     Acts *a = &m->a;
@@ -235,7 +253,7 @@ static void negative_targets_forward(Model *m, const float *u_virt, const uint8_
             memcpy(a->u_slot + i * urow, u_virt + v * urow, urow * sizeof(float));
             memcpy(a->valid_slot + (size_t)i * L, valid_virt + v * L, (size_t)L);
         }
-        target_forward(m, a->s_full, a->u_slot, a->valid_slot, ms, B);
+        target_blocks(m, a->u_slot, a->valid_slot, ms, B);
         for (int i = 0; i < B; i++)
             memcpy(a->target_virt + ((size_t)i * K1 + k) * trow, a->target + i * trow,
                    trow * sizeof(float));
