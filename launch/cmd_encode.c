@@ -359,6 +359,8 @@ int cmd_encode(int argc, char **argv) {
     if (!data[0]) dist_abort(e.d, "encode: no --data and the config names no data.train");
     ShardList shards;
     if (shard_spec_expand(&shards, data, err, sizeof(err))) dist_abort(e.d, "encode: %s", err);
+    // Before model_new: the thread pools are set up once, as in training.
+    model_set_threads(threads > 0 ? (int)threads : rs.threads);
     if (!ckpt) { // the frozen encoders exactly as `tijepa train` initialises them
         ModelConfig mc = rs.model;
         mc.local_batch = (int)batch;
@@ -388,7 +390,6 @@ int cmd_encode(int argc, char **argv) {
                  (unsigned long long)rs.seed, rs.image_weights[0] ? ", image " : "",
                  rs.image_weights, rs.text_weights[0] ? ", text " : "", rs.text_weights);
     }
-    model_set_threads(threads > 0 ? (int)threads : rs.threads);
 
     e.shape = rs.model.shape;
     e.batch = (int)batch;
