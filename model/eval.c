@@ -61,6 +61,27 @@ static void load_pairs(Model *m, const float *s_img, const float *u, const uint8
     if (ms) gather_rows(a->s_ctx, a->s_full, ms->context, B, m->P, ms->n_context, s->img_dim);
 }
 
+// The targets of B loaded pairs when the target crosser reads no text: an image's target is then
+// the same for every caption, so it is computed once per run of equal img_idx (a row of the
+// retrieval matrix is one run) and copied to the run's pairs.
+static void caption_free_targets(Model *m, const int *img_idx, int B, const MaskSet *ms) {
+    Acts *a = &m->a;
+    size_t srow = (size_t)m->P * m->cfg.shape.img_dim, trow = (size_t)ms->n_target * m->pred_io;
+    int run_of[B], runs = 0;
+    for (int p = 0; p < B; p++) {
+        if (p == 0 || img_idx[p] != img_idx[p - 1]) { // a new run: its image to slot `runs`
+            if (p != runs)
+                memcpy(a->s_full + runs * srow, a->s_full + p * srow, srow * sizeof(float));
+            runs++;
+        }
+        run_of[p] = runs - 1;
+    }
+    target_forward(m, a->s_full, a->u_virt, a->valid_none, ms, runs);
+    for (int p = B - 1; p >= 0; p--) // run_of[p] ≤ p: copying downwards never reads a written row
+        if (run_of[p] != p)
+            memcpy(a->target + p * trow, a->target + run_of[p] * trow, trow * sizeof(float));
+}
+
 void model_pair_energies(Model *m, float *energy, const float *s_img, const float *u,
                          const uint8_t *valid, const int *img_idx, const int *txt_idx, int n_pairs,
                          const MaskSet *ms) {
@@ -72,7 +93,10 @@ void model_pair_energies(Model *m, float *energy, const float *s_img, const floa
         int B = n_pairs - start < m->Bmax ? n_pairs - start : m->Bmax;
         load_pairs(m, s_img, u, valid, img_idx + start, txt_idx + start, B, ms);
         context_forward(m, m->a.u_virt, m->a.valid_virt, ms, B);
-        target_forward(m, m->a.s_full, m->a.u_virt, target_valid(m, m->a.valid_virt), ms, B);
+        if (m->cfg.target_text == TARGET_TEXT_NONE)
+            caption_free_targets(m, img_idx + start, B, ms);
+        else
+            target_forward(m, m->a.s_full, m->a.u_virt, m->a.valid_virt, ms, B);
         losses_forward(m, &loss, ms, B);
         memcpy(energy + start, m->a.energy, (size_t)B * sizeof(float));
     }
