@@ -223,8 +223,7 @@ static void target_blocks(Model *m, const float *u, const uint8_t *valid, const 
         linear_forward(a->t_tgt, u, ew->txt_proj_w, ew->txt_proj_b, B * L, Dt, H);
         t = a->t_tgt;
     }
-    if (s->cross_depth == 0) memcpy(a->tz, a->tz0, (size_t)B * P * H * sizeof(float));
-    for (int i = 0; i < s->cross_depth; i++) // the first block reads tz0, so tz0 stays intact
+    for (int i = 0; i < s->cross_depth; i++) // depth ≥ 1; the first block reads tz0, kept intact
         cross_block_forward(a->tz, &a->tgt_infer, &ew->blocks[i], i ? a->tz : a->tz0, t, valid, B,
                             P, L, H, s->cross_heads);
     layernorm_forward(a->tgt_ln, NULL, NULL, a->tz, NULL, NULL, B * P, H);
