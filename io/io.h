@@ -481,8 +481,16 @@ typedef struct {
 } SynthSample;
 // split: 0 train, 1 val.
 void synth_sample(SynthSample *out, uint64_t seed, int split, int64_t index);
-// Draws the sample into rgb [size, size, 3]; antialias = 4×4 supersampling.
-void synth_draw(uint8_t *rgb, const SynthSample *s, int size, int antialias);
+// How samples are drawn. The default (synth_style_default) is what `tijepa synth` writes.
+typedef struct {
+    int size;            // pixels per side
+    int antialias;       // 4×4 supersampling
+    int flat_background; // 1: grey 120 behind every image; 0: a grey in [100, 140) per caption
+    int noise;           // i.i.d. uniform per-pixel noise in [-noise, noise] (0: none)
+} SynthStyle;
+void synth_style_default(SynthStyle *st, int size);
+// Draws the sample into rgb [size, size, 3].
+void synth_draw(uint8_t *rgb, const SynthSample *s, const SynthStyle *st);
 // The .json attributes of a sample (malloc'd; caller frees).
 char *synth_json(const SynthSample *s);
 
@@ -493,7 +501,8 @@ typedef struct {
     int image_size;
     uint64_t seed;
     int antialias;
-    int vocab_size; // entries of DIR/vocab.txt
+    int flat_background, noise; // see SynthStyle
+    int vocab_size;             // entries of DIR/vocab.txt
     FILE *log;      // progress; NULL = quiet
 } SynthOptions;
 // Defaults: 10000 train, 1000 val, 1000 per shard, 32 px, seed 0, antialias on, vocab 1000.

@@ -215,13 +215,35 @@ static int inside(int shape, float u, float v) {
     }
 }
 
-void synth_draw(uint8_t *rgb, const SynthSample *s, int size, int antialias) {
-    // Background: a mid grey that varies a little with the caption (deterministic).
+void synth_style_default(SynthStyle *st, int size) {
+    memset(st, 0, sizeof(*st));
+    st->size = size;
+    st->antialias = 1;
+}
+
+// Adds i.i.d. uniform noise in [-amp, amp] to every byte, keyed by the sample's key and caption.
+static void add_noise(uint8_t *rgb, const SynthSample *s, int size, int amp) {
+    uint64_t h = 0x6E015E5EEDULL;
+    for (const char *c = s->key; *c; c++)
+        h = (h ^ (uint8_t)*c) * 1099511628211ULL;
+    for (const char *c = s->caption; *c; c++)
+        h = (h ^ (uint8_t)*c) * 1099511628211ULL;
+    IoRng r = {io_mix64(h)};
+    for (size_t i = 0; i < (size_t)size * size * 3; i++) {
+        int v = rgb[i] + (int)rnd(&r, (uint32_t)(2 * amp + 1)) - amp;
+        rgb[i] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+    }
+}
+
+void synth_draw(uint8_t *rgb, const SynthSample *s, const SynthStyle *st) {
+    // Background: a mid grey that varies a little with the caption (deterministic), or a fixed
+    // one: that shade is an image-wide feature which says nothing about the caption.
     uint64_t h = 1469598103934665603ULL;
     for (const char *c = s->caption; *c; c++)
         h = (h ^ (uint8_t)*c) * 1099511628211ULL;
-    int bg = 100 + (int)(h % 40);
-    const int ss = antialias ? 4 : 1;
+    const int size = st->size;
+    int bg = st->flat_background ? 120 : 100 + (int)(h % 40);
+    const int ss = st->antialias ? 4 : 1;
     const float cell = size / 3.0f;
     float cx[SYNTH_MAX_OBJECTS], cy[SYNTH_MAX_OBJECTS], radius[SYNTH_MAX_OBJECTS];
     for (int i = 0; i < s->n_objects; i++) {
@@ -259,6 +281,7 @@ void synth_draw(uint8_t *rgb, const SynthSample *s, int size, int antialias) {
             for (int c = 0; c < 3; c++)
                 px[c] = (uint8_t)(acc[c] / (ss * ss) + 0.5f);
         }
+    if (st->noise > 0) add_noise(rgb, s, size, st->noise);
 }
 
 char *synth_json(const SynthSample *s) {
@@ -333,10 +356,11 @@ static int write_split(const SynthOptions *o, int split, int64_t n, VocabBuilder
     snprintf(pattern, plen, "%s/%s-%%06d.tar", o->out_dir, name);
     ShardWriter *w = shard_writer_open(pattern, o->per_shard, err, errlen);
     int rc = w ? 0 : -1;
+    SynthStyle style = {o->image_size, o->antialias, o->flat_background, o->noise};
     for (int64_t i = 0; i < n && !rc; i++) {
         SynthSample s;
         synth_sample(&s, o->seed, split, i);
-        synth_draw(rgb, &s, o->image_size, o->antialias);
+        synth_draw(rgb, &s, &style);
         uint8_t *png = NULL;
         size_t png_len = 0;
         char *json = NULL;
@@ -377,6 +401,8 @@ int synth_write(const SynthOptions *o, char *err, size_t errlen) {
     if (!o->out_dir || !o->out_dir[0]) return errorf(err, errlen, "synth: no output folder");
     if (o->image_size < 3 || o->image_size > 4096)
         return errorf(err, errlen, "synth: image size %d outside [3, 4096]", o->image_size);
+    if (o->noise < 0 || o->noise > 127)
+        return errorf(err, errlen, "synth: noise amplitude %d outside [0, 127]", o->noise);
     if (o->n_train < 0 || o->n_val < 0 || o->per_shard < 1)
         return errorf(err, errlen, "synth: sample counts must be ≥ 0 and per-shard ≥ 1");
     if (make_dir(o->out_dir, err, errlen)) return -1;

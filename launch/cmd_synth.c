@@ -9,10 +9,13 @@
 
 static void synth_usage(FILE *to) {
     fprintf(to, "usage: tijepa synth --out DIR [--train N] [--val N] [--seed S] [--image-size PX]\n"
-                "                    [--per-shard N] [--vocab-size N] [--no-antialias]\n\n"
+                "                    [--per-shard N] [--vocab-size N] [--no-antialias]\n"
+                "                    [--flat-background] [--noise A]\n\n"
                 "Writes DIR/train-000000.tar ..., DIR/val-000000.tar ... (PNG + txt + cls + json)\n"
                 "and DIR/vocab.txt. Defaults: --train 10000 --val 1000 --seed 0 --image-size 32\n"
-                "(the tiny preset; 64 for small) --per-shard 1000 --vocab-size 1000.\n");
+                "(the tiny preset; 64 for small) --per-shard 1000 --vocab-size 1000.\n"
+                "--flat-background: grey 120 behind every image (default: a grey per caption).\n"
+                "--noise A: add i.i.d. uniform noise in [-A, A] to every pixel value (default 0).\n");
 }
 
 // Parses a whole decimal integer in [lo, hi]; 0 on success.
@@ -44,6 +47,10 @@ int cmd_synth(int argc, char **argv) {
             o.antialias = 0;
             continue;
         }
+        if (!strcmp(a, "--flat-background")) {
+            o.flat_background = 1;
+            continue;
+        }
         if (i + 1 >= argc) {
             fprintf(stderr, "tijepa synth: %s needs a value\n\n", a);
             synth_usage(stderr);
@@ -62,6 +69,8 @@ int cmd_synth(int argc, char **argv) {
             bad = parse_count(a, v, 1, 1LL << 40, &n), o.per_shard = n;
         else if (!strcmp(a, "--image-size"))
             bad = parse_count(a, v, 3, 4096, &n), o.image_size = (int)n;
+        else if (!strcmp(a, "--noise"))
+            bad = parse_count(a, v, 0, 127, &n), o.noise = (int)n;
         else if (!strcmp(a, "--vocab-size"))
             bad = parse_count(a, v, 16, 1 << 24, &n), o.vocab_size = (int)n;
         else if (!strcmp(a, "--seed"))

@@ -98,7 +98,8 @@ static void test_drawing(void **state) {
                 SynthSample s;
                 synth_sample(&s, 1, 0, i);
                 uint8_t *rgb = malloc((size_t)size * size * 3);
-                synth_draw(rgb, &s, size, aa);
+                SynthStyle st = {size, aa, 0, 0};
+                synth_draw(rgb, &s, &st);
                 int used[9] = {0};
                 float cell = size / 3.0f;
                 for (int k = 0; k < s.n_objects; k++) {
@@ -116,6 +117,57 @@ static void test_drawing(void **state) {
                 }
                 free(rgb);
             }
+}
+
+// --flat-background: every empty pixel is grey 120. --noise A: each byte within A of the clean
+// drawing, deviations that use the whole range, the same bytes on every call, and other bytes for
+// another sample with the same scene.
+static void test_style_background_and_noise(void **state) {
+    (void)state;
+    enum { SIZE = 32, N = SIZE * SIZE * 3, AMP = 24 };
+    uint8_t clean[N], flat[N], noisy[N], again[N];
+    int seen_min = 0, seen_max = 0, changed = 0, diff_other = 0;
+    for (int i = 0; i < 50; i++) {
+        SynthSample s;
+        synth_sample(&s, 7, 0, i);
+        SynthStyle st;
+        synth_style_default(&st, SIZE);
+        st.antialias = 0; // every pixel is then either an object's colour or the background
+        synth_draw(clean, &s, &st);
+        st.flat_background = 1;
+        synth_draw(flat, &s, &st);
+        int background = 0;
+        for (int p = 0; p < SIZE * SIZE; p++) {
+            const uint8_t *c = clean + 3 * p, *f = flat + 3 * p;
+            if (f[0] == 120 && f[1] == 120 && f[2] == 120 && c[0] == c[1] && c[1] == c[2] &&
+                c[0] >= 100 && c[0] < 140)
+                background++;
+            else
+                assert_memory_equal(c, f, 3); // an object pixel: untouched
+        }
+        assert_true(background > SIZE * SIZE / 4); // at most 3 of the 9 cells hold an object
+        st.antialias = 1;
+        synth_draw(flat, &s, &st);
+        st.noise = AMP;
+        synth_draw(noisy, &s, &st);
+        synth_draw(again, &s, &st);
+        assert_memory_equal(noisy, again, N);
+        for (int b = 0; b < N; b++) {
+            int d = (int)noisy[b] - flat[b];
+            if (flat[b] >= AMP && flat[b] <= 255 - AMP) { // away from clamping
+                assert_true(d >= -AMP && d <= AMP);
+                seen_min |= d == -AMP, seen_max |= d == AMP;
+            }
+            changed += d != 0;
+        }
+        SynthSample twin = s; // same scene and caption, another key: other noise
+        snprintf(twin.key, sizeof(twin.key), "train-9999999");
+        synth_draw(again, &twin, &st);
+        diff_other += memcmp(noisy, again, N) != 0;
+    }
+    assert_true(seen_min && seen_max);
+    assert_true(changed > 50 * N * 9 / 10); // P(d = 0) = 1/49
+    assert_int_equal(diff_other, 50);
 }
 
 static void test_write_deterministic(void **state) {
@@ -171,7 +223,9 @@ static void test_write_deterministic(void **state) {
                 image_decode(&img, t.image, t.image_len, 1 << 20, "x", err, sizeof(err)), 0);
             assert_int_equal(img.width, 32);
             uint8_t want[32 * 32 * 3];
-            synth_draw(want, &s, 32, 1);
+            SynthStyle st;
+            synth_style_default(&st, 32);
+            synth_draw(want, &s, &st);
             assert_memory_equal(img.rgb, want, sizeof(want));
             image_free(&img);
             int32_t ids[64];
@@ -201,6 +255,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scenes_and_captions),
         cmocka_unit_test(test_drawing),
+        cmocka_unit_test(test_style_background_and_noise),
         cmocka_unit_test(test_write_deterministic),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -38,7 +38,9 @@ def main():
     r = run(binary, "data", "stats", "--data", os.path.join(syn, "train-{000000..000003}.tar"))
     check(r.returncode == 1 and "train-000003.tar" in r.stderr, "missing shard: %d %s" % (r.returncode, r.stderr))
     # bad usage: exit 2
-    for args in (["synth"], ["synth", "--out", syn, "--train", "many"], ["shard", "--from", syn],
+    for args in (["synth"], ["synth", "--out", syn, "--train", "many"],
+                 ["synth", "--out", syn, "--noise", "200"], ["synth", "--out", syn, "--noise"],
+                 ["shard", "--from", syn],
                  ["data", "frobnicate"], ["data", "stats"], ["shard", "--from", syn, "--out", "x.tar"]):
         r = run(binary, *args)
         check(r.returncode == 2, "%s: exit %d, want 2" % (" ".join(args), r.returncode))
