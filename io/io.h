@@ -36,8 +36,7 @@ void config_free(TjConfig *cfg);
 int config_load_file(TjConfig *cfg, const char *path, char *err, size_t errlen);
 // The same for INI text held in memory (e.g. the config stored in a checkpoint); `name` is
 // used in messages in place of a file name.
-int config_load_string(TjConfig *cfg, const char *text, const char *name, char *err,
-                       size_t errlen);
+int config_load_string(TjConfig *cfg, const char *text, const char *name, char *err, size_t errlen);
 // Applies one override "section.key=value" (as given to --set): the section is everything
 // before the last '.' that precedes '='; the value is taken literally, blanks trimmed.
 int config_set_override(TjConfig *cfg, const char *assignment, char *err, size_t errlen);
@@ -75,8 +74,8 @@ typedef struct {
 // Images with width·height > max_pixels are refused from the header, before any pixel
 // memory is allocated (decompression bombs); max_pixels 0 means no limit. `what` names the
 // input in messages. On error *out is zeroed.
-int image_decode(ImageU8 *out, const uint8_t *bytes, size_t n, size_t max_pixels,
-                 const char *what, char *err, size_t errlen);
+int image_decode(ImageU8 *out, const uint8_t *bytes, size_t n, size_t max_pixels, const char *what,
+                 char *err, size_t errlen);
 void image_free(ImageU8 *img);
 // Resizes to size×size and normalises per channel: out [3, size, size] = (v/255 − mean[c]) /
 // std[c]. Bilinear with align_corners=False, no antialias (= torch.nn.functional.interpolate
@@ -91,8 +90,8 @@ extern const float IMAGE_MEAN_IMAGENET[3], IMAGE_STD_IMAGENET[3];
 // frees). Speed over size: zlib level 2, memLevel 5, no row filter — several times faster to
 // encode and up to 2× faster to decode than libpng's defaults on 32-64 px images; flat
 // synthetic images still compress well (photos would compress less well than with filters).
-int png_encode(uint8_t **out, size_t *out_len, const uint8_t *rgb, int width, int height,
-               char *err, size_t errlen);
+int png_encode(uint8_t **out, size_t *out_len, const uint8_t *rgb, int width, int height, char *err,
+               size_t errlen);
 
 // ---------------------------------------------------------------------------------------------
 // 3. Text
@@ -394,10 +393,10 @@ typedef struct {
     int64_t members_ignored;               // unused extensions, second images
     int64_t members_skipped;               // "__*__", no extension, not regular files
     int64_t samples_decoded;               // decoded by this rank
-    int64_t substituted; // positions filled by a substitute after a decode failure
-    int64_t tokens;      // valid tokens produced by this rank ([CLS]/[SEP] included)
-    int64_t unk_tokens;  // of which [UNK]
-    int64_t batches;     // batches delivered
+    int64_t substituted;  // positions filled by a substitute after a decode failure
+    int64_t tokens;       // valid tokens produced by this rank ([CLS]/[SEP] included)
+    int64_t unk_tokens;   // of which [UNK]
+    int64_t batches;      // batches delivered
     int64_t bad_features; // feature stream: samples failing feature_sample_check (skipped)
 } StreamCounters;
 // Total of skipped[] and bad_features (the samples the stream left out).
@@ -503,7 +502,7 @@ typedef struct {
     int antialias;
     int flat_background, noise; // see SynthStyle
     int vocab_size;             // entries of DIR/vocab.txt
-    FILE *log;      // progress; NULL = quiet
+    FILE *log;                  // progress; NULL = quiet
 } SynthOptions;
 // Defaults: 10000 train, 1000 val, 1000 per shard, 32 px, seed 0, antialias on, vocab 1000.
 void synth_options_default(SynthOptions *o);

@@ -8,14 +8,15 @@
 #include "launch.h"
 
 static void synth_usage(FILE *to) {
-    fprintf(to, "usage: tijepa synth --out DIR [--train N] [--val N] [--seed S] [--image-size PX]\n"
-                "                    [--per-shard N] [--vocab-size N] [--no-antialias]\n"
-                "                    [--flat-background] [--noise A]\n\n"
-                "Writes DIR/train-000000.tar ..., DIR/val-000000.tar ... (PNG + txt + cls + json)\n"
-                "and DIR/vocab.txt. Defaults: --train 10000 --val 1000 --seed 0 --image-size 32\n"
-                "(the tiny preset; 64 for small) --per-shard 1000 --vocab-size 1000.\n"
-                "--flat-background: grey 120 behind every image (default: a grey per caption).\n"
-                "--noise A: add i.i.d. uniform noise in [-A, A] to every pixel value (default 0).\n");
+    fprintf(to,
+            "usage: tijepa synth --out DIR [--train N] [--val N] [--seed S] [--image-size PX]\n"
+            "                    [--per-shard N] [--vocab-size N] [--no-antialias]\n"
+            "                    [--flat-background] [--noise A]\n\n"
+            "Writes DIR/train-000000.tar ..., DIR/val-000000.tar ... (PNG + txt + cls + json)\n"
+            "and DIR/vocab.txt. Defaults: --train 10000 --val 1000 --seed 0 --image-size 32\n"
+            "(the tiny preset; 64 for small) --per-shard 1000 --vocab-size 1000.\n"
+            "--flat-background: grey 120 behind every image (default: a grey per caption).\n"
+            "--noise A: add i.i.d. uniform noise in [-A, A] to every pixel value (default 0).\n");
 }
 
 // Parses a whole decimal integer in [lo, hi]; 0 on success.

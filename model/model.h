@@ -175,10 +175,10 @@ typedef struct {
     ModelShape shape;
     ModelMode mode;
     TextEncoderKind text_encoder; // 0 (zero-initialised configs): pretln
-    int local_batch;   // samples this process computes per step
-    float nce_weight;  // λ; 0 reproduces the authors' objective
-    int negatives;     // K negatives per sample (used when λ > 0)
-    float temperature; // τ
+    int local_batch;              // samples this process computes per step
+    float nce_weight;             // λ; 0 reproduces the authors' objective
+    int negatives;                // K negatives per sample (used when λ > 0)
+    float temperature;            // τ
     // Which caption a negative's target path sees. OWN (default): its own, so the contrastive term
     // trains E(x, t) exactly as retrieval evaluates it. POSITIVE: the positive caption's target
     // (DESIGN.md §1 as written), which lets the model compare the two captions and ignore the

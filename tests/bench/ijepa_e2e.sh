@@ -4,10 +4,12 @@
 # encoder (model.image_weights = its checkpoint) and, for comparison, a random one (the same
 # seed without image_weights); both stage-2 runs train from feature shards (tijepa encode) and
 # are evaluated by retrieval by energy (256 held-out pairs) and the linear probe (labels: colour
-# of the largest object). Prints one line per encoder; the reports stay in the work folder.
-# Not a test: figures only (about 10 minutes on 2 cores).
+# of the largest object), for each stage-2 seed. Prints one line per encoder and seed and the
+# means; the reports stay in the work folder. Not a test: figures only (about 20 minutes on
+# 2 cores for 3 seeds).
 # usage: tests/bench/ijepa_e2e.sh [BUILD_DIR] [WORK]
-#        (STEPS1=400 LR1=2e-4 EMA1=0.998 STEPS2=800 TARGET_TEXT=none)
+#        (STEPS1=400 LR1=2e-4 EMA1=0.998 STEPS2=800 TARGET_TEXT=none SEEDS2="1 2 3"
+#         SYNTH_ARGS="--flat-background --noise 24": the options of tijepa synth)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 build="$(cd "${1:-$root/build}" && pwd)"
@@ -15,7 +17,10 @@ work="${2:-$build/bench/ijepa_e2e}"
 tijepa="$build/tijepa"
 mkdir -p "$work"
 cd "$work"
-[ -f synth/vocab.txt ] || "$tijepa" synth --out synth >/dev/null # 10k train, 1k val, 32 px
+# 10k train, 1k val, 32 px
+# The default images have a flat grey background and pixel noise (docs/encoders.md says why).
+synth_args="${SYNTH_ARGS---flat-background --noise 24}"
+[ -f synth/vocab.txt ] || "$tijepa" synth --out synth $synth_args >/dev/null
 cat >stage1.ini <<INI
 [run]
 seed = 0
@@ -66,31 +71,59 @@ INI
 rm -rf stage1
 "$tijepa" train --config stage1.ini --set run.dir="$work/stage1" >stage1.log 2>&1 ||
     { cat stage1.log; exit 1; }
-for enc in ijepa random; do
-    weights=()
-    [ $enc = ijepa ] && weights=(--set
+# One chain per encoder (they run side by side, one thread each): feature shards once, then a
+# stage-2 run and its evaluation per seed (the seed also draws the random encoder).
+chain() {
+    local enc=$1 weights=()
+    [ "$enc" = ijepa ] && weights=(--set
         "model.image_weights=$(ls -d "$work"/stage1/ckpt/step-*.h5 | tail -1)")
-    rm -rf "feat-$enc" "stage2-$enc"
-    "$tijepa" encode --config stage2.ini "${weights[@]}" --out "$work/feat-$enc/train-%06d.tar" \
-        >"encode-$enc.log" 2>&1 || { cat "encode-$enc.log"; exit 1; }
-    "$tijepa" train --config stage2.ini "${weights[@]}" --set run.dir="$work/stage2-$enc" \
-        --set data.features=true --set "data.train=$work/feat-$enc/train-{000000..000009}.tar" \
-        >"stage2-$enc.log" 2>&1 || { cat "stage2-$enc.log"; exit 1; }
-    "$tijepa" eval --ckpt "$work/stage2-$enc" --probe-train "$work/synth/train-{000000..000001}.tar" \
-        --probe-test "$work/synth/val-000000.tar" --out "$work/eval-$enc.json" >"eval-$enc.log" 2>&1 ||
-        { cat "eval-$enc.log"; exit 1; }
-done
-/usr/bin/python3 - "$work" <<'PY'
+    rm -rf "feat-$enc"
+    for seed in $SEEDS2; do
+        # the random encoder follows run.seed, so its feature shards are per seed
+        local feat="feat-$enc"
+        [ "$enc" = random ] && feat="feat-$enc-s$seed"
+        if [ ! -d "$feat" ]; then
+            "$tijepa" encode --config stage2.ini "${weights[@]}" --set run.seed="$seed" \
+                --out "$work/$feat/train-%06d.tar" >"encode-$enc-s$seed.log" 2>&1 ||
+                { cat "encode-$enc-s$seed.log"; return 1; }
+        fi
+        rm -rf "stage2-$enc-s$seed"
+        "$tijepa" train --config stage2.ini "${weights[@]}" --set run.seed="$seed" \
+            --set run.dir="$work/stage2-$enc-s$seed" --set data.features=true \
+            --set "data.train=$work/$feat/train-{000000..000009}.tar" \
+            >"stage2-$enc-s$seed.log" 2>&1 || { cat "stage2-$enc-s$seed.log"; return 1; }
+        "$tijepa" eval --ckpt "$work/stage2-$enc-s$seed" \
+            --probe-train "$work/synth/train-{000000..000001}.tar" \
+            --probe-test "$work/synth/val-000000.tar" --out "$work/eval-$enc-s$seed.json" \
+            >"eval-$enc-s$seed.log" 2>&1 || { cat "eval-$enc-s$seed.log"; return 1; }
+    done
+}
+SEEDS2="${SEEDS2:-1 2 3}"
+chain ijepa &
+ijepa_pid=$!
+chain random || exit 1
+wait $ijepa_pid || exit 1
+/usr/bin/python3 - "$work" $SEEDS2 <<'PY'
 import json, sys
-work = sys.argv[1]
+work, seeds = sys.argv[1], sys.argv[2:]
 s1 = [json.loads(l) for l in open(work + "/stage1/metrics.jsonl")]
 print("stage 1 (ijepa): %d steps, loss %.4f -> %.4f" % (s1[-1]["step"], s1[0]["loss"], s1[-1]["loss"]))
+cols = ("t2i R@1", "t2i R@10", "t2i median", "i2t R@1", "i2t R@10", "i2t median", "probe acc")
+def figures(r):
+    t, i = r["retrieval"]["t2i"], r["retrieval"]["i2t"]
+    return (t["r1"], t["r10"], t["median_rank"], i["r1"], i["r10"], i["median_rank"],
+            r["probe"]["probe"]["accuracy"])
+print("%-22s" % "stage 2 encoder, seed" + "".join("%11s" % c for c in cols))
+mean = {}
 for enc in ("ijepa", "random"):
-    r = json.load(open("%s/eval-%s.json" % (work, enc)))
-    ret, p = r["retrieval"], r["probe"]["probe"]
-    print("stage 2 with the %-6s encoder: t2i R@1 %.4f R@10 %.4f median %.1f | i2t R@1 %.4f "
-          "R@10 %.4f median %.1f (chance R@1 %.4f) | probe acc %.3f F1 %.3f" % (
-              enc, ret["t2i"]["r1"], ret["t2i"]["r10"], ret["t2i"]["median_rank"],
-              ret["i2t"]["r1"], ret["i2t"]["r10"], ret["i2t"]["median_rank"], ret["chance_r1"],
-              p["accuracy"], p["weighted_f1"]))
+    rows = []
+    for seed in seeds:
+        rows.append(figures(json.load(open("%s/eval-%s-s%s.json" % (work, enc, seed)))))
+        print("%-22s" % ("%s, %s" % (enc, seed)) + "".join("%11.4f" % v for v in rows[-1]))
+    mean[enc] = [sum(c) / len(c) for c in zip(*rows)]
+    print("%-22s" % ("%s, mean" % enc) + "".join("%11.4f" % v for v in mean[enc]))
+better = [(m_i < m_r) if "median" in c else (m_i > m_r)
+          for c, m_i, m_r in zip(cols, mean["ijepa"], mean["random"])]
+print("I-JEPA encoder better on the mean of %d of %d figures (%s)" % (
+    sum(better), len(cols), ", ".join(c for c, b in zip(cols, better) if b)))
 PY
