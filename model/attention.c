@@ -209,18 +209,17 @@ static void softmax_backward_rows(float *ds, const float *p, int Nq, int Nk, int
     }
 }
 
-// dV += Pᵀ·dO; dP = dO·Vᵀ; dS = softmax backward; dQ += scale·dS·K; dK += scale·dSᵀ·Q
-// (= instead of += when beta is 0).
-static void backward_head(const attention_args *a, int b, int h, int parallel_rows) {
+// dV += Pᵀ·dO; dP = dO·Vᵀ into ds; dS = softmax backward; dQ += scale·dS·K; dK += scale·dSᵀ·Q
+// (= instead of += when beta is 0), for one (b, h) whose probabilities are p [Nq,Nk].
+static void backward_of_head(const attention_args *a, int b, int h, const float *p, float *ds,
+                             int parallel_rows) {
     size_t qo = q_offset(a, b, h), kvo = kv_offset(a, b, h);
     const float *dout = a->dout + out_offset(a, b, h);
-    const float *p = a->probs_in + probs_offset(a, b, h);
     int Nq = a->Nq, Nk = a->Nk, hd = a->head_dim;
     if (a->dv)
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Nk, hd, Nq, 1.0f, p, Nk, dout, a->D,
                     a->beta, a->dv + kvo, a->kv_stride);
     if (!a->dq && !a->dk) return;
-    float *ds = a->scratch + probs_offset(a, b, h);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Nq, Nk, hd, 1.0f, dout, a->D, a->v + kvo,
                 a->kv_stride, 0.0f, ds, Nk);
     softmax_backward_rows(ds, p, Nq, Nk, parallel_rows);
@@ -230,6 +229,24 @@ static void backward_head(const attention_args *a, int b, int h, int parallel_ro
     if (a->dk)
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Nk, hd, Nq, a->scale, ds, Nk,
                     a->q + qo, a->q_stride, a->beta, a->dk + kvo, a->kv_stride);
+}
+
+static void backward_head(const attention_args *a, int b, int h, int parallel_rows) {
+    backward_of_head(a, b, h, a->probs_in + probs_offset(a, b, h),
+                     a->scratch + probs_offset(a, b, h), parallel_rows);
+}
+
+// The probabilities recomputed into this thread's workspace slot (P, then room for dS), the
+// output P·V rewritten when out is set, then the backward: nothing of the forward is kept.
+static void recompute_backward_head(const attention_args *a, int b, int h, int parallel_rows) {
+    float *p = a->ws + (size_t)omp_get_thread_num() * a->ws_slot;
+    float *ds = p + (size_t)a->Nq * a->Nk;
+    probs_of_head(p, a, b, h, parallel_rows);
+    if (a->out)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, a->Nq, a->head_dim, a->Nk, 1.0f, p,
+                    a->Nk, a->v + kv_offset(a, b, h), a->kv_stride, 0.0f,
+                    a->out + out_offset(a, b, h), a->D);
+    backward_of_head(a, b, h, p, ds, parallel_rows);
 }
 
 static void backward(float *dq, float *dk, float *dv, float beta, float *scratch, const float *dout,
@@ -269,4 +286,35 @@ void attention_backward_set(float *dq, float *dk, float *dv, float *scratch, con
                             int B, int Nq, int Nk, int D, int heads, int q_stride, int kv_stride) {
     backward(dq, dk, dv, 0.0f, scratch, dout, q, k, v, probs, B, Nq, Nk, D, heads, q_stride,
              kv_stride);
+}
+
+// attention_backward_set that keeps nothing from the forward: each (batch, head) recomputes its
+// probabilities (the forward's bits) in thread t's slot ws + t·2·Nq·Nk (at most ws_slots
+// threads), and, when out is not NULL, rewrites its slice of the forward's output out [B,Nq,D]
+// (for the output projection's weight gradient). dq/dk/dv overwritten, NULL skipped.
+void attention_backward_recompute(float *dq, float *dk, float *dv, float *out, float *ws,
+                                  int ws_slots, const float *dout, const float *q, const float *k,
+                                  const float *v, const uint8_t *key_valid, int B, int Nq, int Nk,
+                                  int D, int heads, int q_stride, int kv_stride) {
+    if (B <= 0 || Nq <= 0 || heads <= 0) return;
+    if (Nk <= 0) { // no keys: the output and dq are zero (and there are no key rows)
+        for (size_t r = 0; r < (size_t)B * Nq; r++)
+            for (int d = 0; d < D; d++) {
+                if (dq) dq[r * q_stride + d] = 0.0f;
+                if (out) out[r * D + d] = 0.0f;
+            }
+        return;
+    }
+    attention_args a = make_args(q, k, v, B, Nq, Nk, D, heads, q_stride, kv_stride);
+    a.dq = dq;
+    a.dk = dk;
+    a.dv = dv;
+    a.beta = 0.0f;
+    a.out = out;
+    a.dout = dout;
+    a.key_valid = key_valid;
+    a.ws = ws;
+    a.ws_slot = 2 * (size_t)Nq * Nk;
+    a.ws_slots = ws_slots < 1 ? 1 : ws_slots;
+    for_each_head(recompute_backward_head, &a);
 }

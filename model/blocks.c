@@ -26,13 +26,14 @@ static float *work_take(Arena *ar, int D, size_t extra, int *threads) {
     return arena_take(ar, (size_t)*threads * work_slot(D, extra));
 }
 
-void self_block_acts_take(SelfBlockActs *a, Arena *ar, int B, int n, int D, int heads) {
+void self_block_acts_take(SelfBlockActs *a, Arena *ar, int B, int n, int D, int heads,
+                          float *shared_att) {
     size_t N = (size_t)B * n;
     a->ln1_mean = arena_take(ar, N);
     a->ln1_rstd = arena_take(ar, N);
     a->qkv = arena_take(ar, N * 3 * D);
     a->probs = arena_take(ar, (size_t)B * heads * n * n);
-    a->att = arena_take(ar, N * D);
+    a->att = shared_att ? shared_att : arena_take(ar, N * D);
     a->mid = arena_take(ar, N * D);
     a->ln2_mean = arena_take(ar, N);
     a->ln2_rstd = arena_take(ar, N);
@@ -43,7 +44,8 @@ void self_block_acts_take(SelfBlockActs *a, Arena *ar, int B, int n, int D, int 
     a->valid = NULL;
 }
 
-void cross_block_acts_take(CrossBlockActs *a, Arena *ar, int B, int n, int L, int D, int heads) {
+void cross_block_acts_take(CrossBlockActs *a, Arena *ar, int B, int n, int L, int D, int heads,
+                           float *shared_att) {
     size_t N = (size_t)B * n, Nt = (size_t)B * L;
     a->lnz_mean = arena_take(ar, N);
     a->lnz_rstd = arena_take(ar, N);
@@ -51,24 +53,27 @@ void cross_block_acts_take(CrossBlockActs *a, Arena *ar, int B, int n, int L, in
     a->lnt_rstd = arena_take(ar, Nt);
     a->q = arena_take(ar, N * D);
     a->kv = arena_take(ar, Nt * 2 * D);
-    a->probs = arena_take(ar, (size_t)B * heads * n * L);
-    a->att = arena_take(ar, N * D);
+    a->probs = shared_att ? NULL : arena_take(ar, (size_t)B * heads * n * L);
+    a->att = shared_att ? shared_att : arena_take(ar, N * D);
     a->mid = arena_take(ar, N * D);
     a->ln2_mean = arena_take(ar, N);
     a->ln2_rstd = arena_take(ar, N);
     a->fc1 = arena_take(ar, N * 4 * D);
-    a->work = work_take(ar, D, 0, &a->work_threads);
+    a->work = work_take(ar, D, (size_t)n * L, &a->work_threads);
+    a->valid_buf = shared_att ? (uint8_t *)arena_take(ar, (Nt + 3) / 4) : NULL;
+    a->valid = NULL;
 }
 
-void block_scratch_take(BlockScratch *s, Arena *ar, size_t nd, size_t ntd, size_t probs) {
+void block_scratch_take(BlockScratch *s, Arena *ar, size_t nd, size_t ntd, size_t head_nn) {
     s->dln = arena_take(ar, nd);
     s->dqkv = arena_take(ar, nd + 2 * (nd > ntd ? nd : ntd));
     s->datt = arena_take(ar, nd);
     s->dfc1 = arena_take(ar, nd * 4);
-    s->dprobs = arena_take(ar, probs);
     s->dlnt = arena_take(ar, ntd);
     s->ln = arena_take(ar, nd > ntd ? nd : ntd);
-    s->probs = arena_take(ar, probs);
+    s->att = arena_take(ar, nd);
+    s->head_ws_slots = omp_get_max_threads();
+    s->head_ws = arena_take(ar, (size_t)s->head_ws_slots * 2 * head_nn);
 }
 
 // Threads for a row-block loop over `blocks` blocks: at most the workspace slots planned.
@@ -170,10 +175,13 @@ void self_block_backward(float *dx, const SelfBlockW *g, BlockScratch *s, const 
     mlp_backward(dx, s, g->norm2_w, g->norm2_b, g->fc1_w, g->fc1_b, g->fc2_w, g->fc2_b, a->mid,
                  a->ln2_mean, a->ln2_rstd, a->fc1, w->norm2_w, w->norm2_b, w->fc1_w, w->fc2_w, N,
                  D);
-    linear_backward_set(s->datt, g->proj_w, g->proj_b, dx, a->att, w->proj_w, N, D, D);
-    attention_probs(s->probs, a->qkv, a->qkv + D, a->valid, B, n, n, D, heads, 3 * D, 3 * D);
-    attention_backward_set(s->dqkv, s->dqkv + D, s->dqkv + 2 * D, s->dprobs, s->datt, a->qkv,
-                           a->qkv + D, a->qkv + 2 * D, s->probs, B, n, n, D, heads, 3 * D, 3 * D);
+    // The attention output is recomputed with the probabilities (s->att), then serves the
+    // projection's weight gradient.
+    linear_backward_set(s->datt, NULL, NULL, dx, NULL, w->proj_w, N, D, D);
+    attention_backward_recompute(s->dqkv, s->dqkv + D, s->dqkv + 2 * D, s->att, s->head_ws,
+                                 s->head_ws_slots, s->datt, a->qkv, a->qkv + D, a->qkv + 2 * D,
+                                 a->valid, B, n, n, D, heads, 3 * D, 3 * D);
+    linear_backward(NULL, g->proj_w, g->proj_b, dx, s->att, w->proj_w, N, D, D);
     layernorm_forward(s->ln, NULL, NULL, x_in, w->norm1_w, w->norm1_b, N, D); // LN1, recomputed
     linear_backward_set(s->dln, g->qkv_w, g->qkv_b, s->dqkv, s->ln, w->qkv_w, N, D, 3 * D);
     zero_key_bias_grad(g->qkv_b ? g->qkv_b + D : NULL, D);
@@ -190,7 +198,18 @@ void cross_block_forward(float *z_out, CrossBlockActs *a, const CrossBlockW *w, 
                       N, H, H, a->work, slot, a->work_threads);
     ln_linear_forward(a->kv, a->lnt_mean, a->lnt_rstd, t, w->norm1_w, w->norm1_b, w->kv_w, w->kv_b,
                       Nt, H, 2 * H, a->work, slot, a->work_threads);
-    attention_forward(a->att, a->probs, a->q, a->kv, a->kv + H, valid, B, n, L, H, heads, H, 2 * H);
+    if (a->probs) { // inference: the maps stay for `tijepa explain`
+        attention_forward(a->att, a->probs, a->q, a->kv, a->kv + H, valid, B, n, L, H, heads, H,
+                          2 * H);
+    } else { // a backward follows and recomputes them: keep the key mask only
+        a->valid = NULL;
+        if (valid) {
+            memcpy(a->valid_buf, valid, (size_t)Nt);
+            a->valid = a->valid_buf;
+        }
+        attention_forward_nosave(a->att, a->work, a->work_threads, a->q, a->kv, a->kv + H, valid, B,
+                                 n, L, H, heads, H, 2 * H);
+    }
     linear_forward(a->mid, a->att, w->proj_w, w->proj_b, N, H, H);
     add_forward(a->mid, a->mid, z_in, (size_t)N * H);
     mlp_forward(z_out, a->ln2_mean, a->ln2_rstd, a->fc1, a->mid, w->norm2_w, w->norm2_b, w->fc1_w,
@@ -204,12 +223,13 @@ void cross_block_backward(float *dz, float *dt, const CrossBlockW *g, BlockScrat
     mlp_backward(dz, s, g->norm2_w, g->norm2_b, g->fc1_w, g->fc1_b, g->fc2_w, g->fc2_b, a->mid,
                  a->ln2_mean, a->ln2_rstd, a->fc1, w->norm2_w, w->norm2_b, w->fc1_w, w->fc2_w, N,
                  H);
-    linear_backward_set(s->datt, g->proj_w, g->proj_b, dz, a->att, w->proj_w, N, H, H);
-    // dq and dkv share the dqkv workspace:
-    // dq [N,H] first, then dkv [Nt,2H].
+    // dq and dkv share the dqkv workspace: dq [N,H] first, then dkv [Nt,2H]. The probabilities
+    // and the attention output (s->att, for the projection's weight gradient) are recomputed.
     float *dq = s->dqkv, *dkv = s->dqkv + (size_t)N * H;
-    attention_backward_set(dq, dkv, dkv + H, s->dprobs, s->datt, a->q, a->kv, a->kv + H, a->probs,
-                           B, n, L, H, heads, H, 2 * H);
+    linear_backward_set(s->datt, NULL, NULL, dz, NULL, w->proj_w, N, H, H);
+    attention_backward_recompute(dq, dkv, dkv + H, s->att, s->head_ws, s->head_ws_slots, s->datt,
+                                 a->q, a->kv, a->kv + H, a->valid, B, n, L, H, heads, H, 2 * H);
+    linear_backward(NULL, g->proj_w, g->proj_b, dz, s->att, w->proj_w, N, H, H);
     layernorm_forward(s->ln, NULL, NULL, z_in, w->norm1_w, w->norm1_b, N, H); // LN1(z), recomputed
     linear_backward_set(s->dln, g->q_w, g->q_b, dq, s->ln, w->q_w, N, H, H);
     layernorm_backward(dz, g->norm1_w, g->norm1_b, s->dln, z_in, w->norm1_w, a->lnz_mean,

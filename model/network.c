@@ -41,13 +41,14 @@ static size_t max_sz(size_t a, size_t b) {
 // The predictor's activations for n samples of up to P tokens, predicting out_dim-wide tokens
 // (H for TI-JEPA, De for I-JEPA).
 static void plan_predictor(Acts *a, Arena *ar, const ModelShape *s, size_t n, size_t P,
-                           size_t out_dim) {
+                           size_t out_dim) { // after block_scratch_take (the shared att)
     size_t Dp = s->pred_dim;
     a->pe = arena_take(ar, n * P * Dp);
     for (int i = 0; i <= s->pred_depth; i++)
         a->pred_x[i] = arena_take(ar, n * P * Dp);
     for (int i = 0; i < s->pred_depth; i++)
-        self_block_acts_take(&a->pred_acts[i], ar, (int)n, (int)P, (int)Dp, s->pred_heads);
+        self_block_acts_take(&a->pred_acts[i], ar, (int)n, (int)P, (int)Dp, s->pred_heads,
+                             a->scratch.att);
     a->pxt = arena_take(ar, n * P * Dp);
     a->pln = arena_take(ar, n * P * Dp);
     a->pln_mean = arena_take(ar, n * P);
@@ -64,13 +65,24 @@ static void plan_acts(Model *m, Arena *ar) {
     size_t pp3 = 3 * (size_t)s->patch * s->patch;
     int train_enc = trains_encoders(m);
 
+    // one backward workspace for the largest block that runs a backward (first: its attention
+    // output buffer is shared by the forwards of those blocks)
+    size_t nd = max_sz(Bv * P * H, Bv * P * Dp), ntd = Bv * L * H;
+    size_t head_nn = max_sz(P * L, P * P);
+    if (train_enc) {
+        nd = max_sz(nd, max_sz(B * P * De, B * L * Dt));
+        head_nn = max_sz(head_nn, L * L);
+    }
+    block_scratch_take(&a->scratch, ar, nd, ntd, head_nn);
+
     // text encoder (the frozen bert encoder, paper mode only, runs in txt_x[0] with the one
     // reused block of txt_acts[0], like the frozen pre-LN encoder)
     int tx = train_enc ? s->txt_depth + 1 : 1;
     for (int i = 0; i < tx; i++)
         a->txt_x[i] = arena_take(ar, B * L * Dt);
     for (int i = 0; i < (train_enc ? s->txt_depth : 1); i++)
-        self_block_acts_take(&a->txt_acts[i], ar, (int)B, (int)L, (int)Dt, s->txt_heads);
+        self_block_acts_take(&a->txt_acts[i], ar, (int)B, (int)L, (int)Dt, s->txt_heads,
+                             train_enc ? a->scratch.att : NULL);
     a->u = arena_take(ar, B * L * Dt);
     a->u_mean = arena_take(ar, B * L);
     a->u_rstd = arena_take(ar, B * L);
@@ -79,14 +91,15 @@ static void plan_acts(Model *m, Arena *ar) {
     a->patches = arena_take(ar, B * P * pp3);
     a->img_full = arena_take(ar, B * P * De);
     a->s_full = arena_take(ar, B * P * De);
-    self_block_acts_take(&a->img_infer, ar, (int)B, (int)P, (int)De, s->img_heads);
+    self_block_acts_take(&a->img_infer, ar, (int)B, (int)P, (int)De, s->img_heads, NULL);
     a->s_ctx = arena_take(ar, B * P * De);
     if (train_enc) {
         a->patches_c = arena_take(ar, B * P * pp3);
         for (int i = 0; i <= s->img_depth; i++)
             a->img_x[i] = arena_take(ar, B * P * De);
         for (int i = 0; i < s->img_depth; i++)
-            self_block_acts_take(&a->img_acts[i], ar, (int)B, (int)P, (int)De, s->img_heads);
+            self_block_acts_take(&a->img_acts[i], ar, (int)B, (int)P, (int)De, s->img_heads,
+                                 a->scratch.att);
         a->s_mean = arena_take(ar, B * P);
         a->s_rstd = arena_take(ar, B * P);
         a->ds = arena_take(ar, B * P * De);
@@ -106,13 +119,14 @@ static void plan_acts(Model *m, Arena *ar) {
     for (int i = 0; i <= s->cross_depth; i++)
         a->ctx_z[i] = arena_take(ar, Bv * P * H);
     for (int i = 0; i < s->cross_depth; i++)
-        cross_block_acts_take(&a->ctx_acts[i], ar, (int)Bv, (int)P, (int)L, (int)H, s->cross_heads);
+        cross_block_acts_take(&a->ctx_acts[i], ar, (int)Bv, (int)P, (int)L, (int)H, s->cross_heads,
+                              a->scratch.att);
 
     // target crosser
     a->tz0 = arena_take(ar, B * P * H);
     a->tz = arena_take(ar, B * P * H);
     a->t_tgt = arena_take(ar, B * L * H);
-    cross_block_acts_take(&a->tgt_infer, ar, (int)B, (int)P, (int)L, (int)H, s->cross_heads);
+    cross_block_acts_take(&a->tgt_infer, ar, (int)B, (int)P, (int)L, (int)H, s->cross_heads, NULL);
     a->tgt_ln = arena_take(ar, B * P * H);
     a->target = arena_take(ar, B * P * H);
     a->valid_none = (uint8_t *)arena_take(ar, (Bv * L + 3) / 4); // the arena starts zeroed
@@ -140,15 +154,6 @@ static void plan_acts(Model *m, Arena *ar) {
     a->du_virt = arena_take(ar, Bv * L * Dt);
     a->dzc = arena_take(ar, B * P * H);
     a->dzc0 = arena_take(ar, B * P * H);
-
-    // one backward workspace for the largest block that runs a backward
-    size_t nd = max_sz(Bv * P * H, Bv * P * Dp), ntd = Bv * L * H;
-    size_t probs = max_sz(Bv * s->cross_heads * P * L, Bv * s->pred_heads * P * P);
-    if (train_enc) {
-        nd = max_sz(nd, max_sz(B * P * De, B * L * Dt));
-        probs = max_sz(probs, max_sz(B * s->img_heads * P * P, B * s->txt_heads * L * L));
-    }
-    block_scratch_take(&a->scratch, ar, nd, ntd, probs);
 }
 
 // ijepa mode: the online image encoder on the context patches (with saved activations), its EMA
@@ -158,18 +163,20 @@ static void plan_acts_ijepa(Model *m, Arena *ar) {
     Acts *a = &m->a;
     size_t B = (size_t)m->Bmax, P = (size_t)m->P, De = s->img_dim, Dp = s->pred_dim;
     size_t pp3 = 3 * (size_t)s->patch * s->patch;
+    block_scratch_take(&a->scratch, ar, max_sz(B * P * Dp, B * P * De), 0, P * P);
     a->patches = arena_take(ar, B * P * pp3);
     a->patches_c = arena_take(ar, B * P * pp3);
     for (int i = 0; i <= s->img_depth; i++)
         a->img_x[i] = arena_take(ar, B * P * De);
     for (int i = 0; i < s->img_depth; i++)
-        self_block_acts_take(&a->img_acts[i], ar, (int)B, (int)P, (int)De, s->img_heads);
+        self_block_acts_take(&a->img_acts[i], ar, (int)B, (int)P, (int)De, s->img_heads,
+                             a->scratch.att);
     a->s_mean = arena_take(ar, B * P);
     a->s_rstd = arena_take(ar, B * P);
     a->s_ctx = arena_take(ar, B * P * De);
     a->img_full = arena_take(ar, B * P * De);
     a->s_full = arena_take(ar, B * P * De);
-    self_block_acts_take(&a->img_infer, ar, (int)B, (int)P, (int)De, s->img_heads);
+    self_block_acts_take(&a->img_infer, ar, (int)B, (int)P, (int)De, s->img_heads, NULL);
     a->tgt_ln = arena_take(ar, B * P * De);
     a->target = arena_take(ar, B * P * De);
     plan_predictor(a, ar, s, B, P, De);
@@ -181,9 +188,6 @@ static void plan_acts_ijepa(Model *m, Arena *ar) {
     a->dpe = arena_take(ar, B * P * Dp);
     a->ds = arena_take(ar, B * P * De);
     a->dimg = arena_take(ar, B * P * De);
-    size_t nd = max_sz(B * P * Dp, B * P * De);
-    size_t probs = max_sz(B * s->pred_heads * P * P, B * s->img_heads * P * P);
-    block_scratch_take(&a->scratch, ar, nd, 0, probs);
 }
 
 Model *model_new(const ModelConfig *cfg, char *err, size_t errlen) {

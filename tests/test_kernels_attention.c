@@ -3,7 +3,9 @@
 // interleaved in one [.., 3D] buffer, gradients into one fused dqkv), cross-attention with
 // Nq ≠ Nk, a padded q row stride and a fused [.., 2D] kv buffer, key-padding masks (some keys
 // padded; one sample with all keys but one padded; one with every key padded), several heads,
-// and one odd-width single head. Also: NULL gradients are skipped.
+// and one odd-width single head. Also: NULL gradients are skipped, and the backward that
+// recomputes the probabilities (attention_backward_recompute) gives the same bits.
+#include "blocks.h"
 #include "kernel_test_util.h"
 #include "model.h"
 
@@ -276,12 +278,61 @@ static void test_attention_null_grads(void **state) {
     attention_free(&c);
 }
 
+// attention_backward_recompute keeps nothing from the forward: its gradients and its rewritten
+// output are bit for bit those of attention_forward + attention_backward_set, with one and with
+// several workspace slots.
+static void check_recompute_bits(attention_spec spec, uint64_t seed) {
+    attention_case c = attention_setup(spec, seed);
+    const attention_spec *s = &c.spec;
+    size_t out_len = (size_t)s->B * s->Nq * s->D, nn = (size_t)s->Nq * s->Nk;
+    float *scratch = test_floats((size_t)s->B * s->heads * nn);
+    float *want[3], *got[3];
+    for (int i = 0; i < c.nbuf; i++)
+        want[i] = test_prefilled(c.len[i]), got[i] = test_prefilled(c.len[i]);
+    attention_loss(&c); // c.out, c.probs
+    attention_backward_set((float *)tensor(&c, want, 0), (float *)tensor(&c, want, 1),
+                           (float *)tensor(&c, want, 2), scratch, c.w, tensor(&c, c.buf, 0),
+                           tensor(&c, c.buf, 1), tensor(&c, c.buf, 2), c.probs, s->B, s->Nq, s->Nk,
+                           s->D, s->heads, c.q_stride, c.kv_stride);
+    for (int slots = 1; slots <= 3; slots += 2) {
+        float *ws = test_floats((size_t)slots * 2 * nn), *out = test_prefilled(out_len);
+        attention_backward_recompute(
+            (float *)tensor(&c, got, 0), (float *)tensor(&c, got, 1), (float *)tensor(&c, got, 2),
+            out, ws, slots, c.w, tensor(&c, c.buf, 0), tensor(&c, c.buf, 1), tensor(&c, c.buf, 2),
+            c.valid, s->B, s->Nq, s->Nk, s->D, s->heads, c.q_stride, c.kv_stride);
+        assert_memory_equal(out, c.out, out_len * sizeof(float));
+        for (int i = 0; i < c.nbuf; i++)
+            assert_memory_equal(got[i], want[i], c.len[i] * sizeof(float));
+        free(ws), free(out);
+    }
+    for (int i = 0; i < c.nbuf; i++)
+        free(want[i]), free(got[i]);
+    free(scratch);
+    attention_free(&c);
+}
+
+static void test_attention_recompute_bits(void **state) {
+    (void)state;
+    check_recompute_bits((attention_spec){"self fused qkv", 2, 7, 7, 12, 3, SELF_FUSED, 0, NULL},
+                         71);
+    check_recompute_bits((attention_spec){"cross kv fused", 3, 5, 9, 8, 2, CROSS_KV_FUSED, 3,
+                                          "111111111"
+                                          "111111000"
+                                          "000000000"},
+                         72);
+    check_recompute_bits((attention_spec){"single odd head", 1, 7, 13, 13, 1, SEPARATE, 0, NULL},
+                         73);
+    // enough (batch, head) pairs and work for the threaded path
+    check_recompute_bits((attention_spec){"many heads", 8, 40, 40, 64, 4, SELF_FUSED, 0, NULL}, 74);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_attention_self_fused),
         cmocka_unit_test(test_attention_cross_masked),
         cmocka_unit_test(test_attention_fully_masked),
         cmocka_unit_test(test_attention_null_grads),
+        cmocka_unit_test(test_attention_recompute_bits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
