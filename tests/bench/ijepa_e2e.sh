@@ -71,23 +71,19 @@ INI
 rm -rf stage1
 "$tijepa" train --config stage1.ini --set run.dir="$work/stage1" >stage1.log 2>&1 ||
     { cat stage1.log; exit 1; }
-# One chain per encoder (they run side by side, one thread each): feature shards once, then a
-# stage-2 run and its evaluation per seed (the seed also draws the random encoder).
+# One chain per encoder (they run side by side, one thread each): per seed, feature shards, a
+# stage-2 run and its evaluation (the seed draws the frozen random text encoder, and the random
+# image encoder of the comparison).
 chain() {
     local enc=$1 weights=()
     [ "$enc" = ijepa ] && weights=(--set
         "model.image_weights=$(ls -d "$work"/stage1/ckpt/step-*.h5 | tail -1)")
-    rm -rf "feat-$enc"
     for seed in $SEEDS2; do
-        # the random encoder follows run.seed, so its feature shards are per seed
-        local feat="feat-$enc"
-        [ "$enc" = random ] && feat="feat-$enc-s$seed"
-        if [ ! -d "$feat" ]; then
-            "$tijepa" encode --config stage2.ini "${weights[@]}" --set run.seed="$seed" \
-                --out "$work/$feat/train-%06d.tar" >"encode-$enc-s$seed.log" 2>&1 ||
-                { cat "encode-$enc-s$seed.log"; return 1; }
-        fi
-        rm -rf "stage2-$enc-s$seed"
+        local feat="feat-$enc-s$seed"
+        rm -rf "$feat" "stage2-$enc-s$seed"
+        "$tijepa" encode --config stage2.ini "${weights[@]}" --set run.seed="$seed" \
+            --out "$work/$feat/train-%06d.tar" >"encode-$enc-s$seed.log" 2>&1 ||
+            { cat "encode-$enc-s$seed.log"; return 1; }
         "$tijepa" train --config stage2.ini "${weights[@]}" --set run.seed="$seed" \
             --set run.dir="$work/stage2-$enc-s$seed" --set data.features=true \
             --set "data.train=$work/$feat/train-{000000..000009}.tar" \
