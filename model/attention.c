@@ -113,10 +113,6 @@ static void probs_of_head(float *p, const attention_args *a, int b, int h, int p
     masked_softmax_rows(p, valid, a->Nq, a->Nk, parallel_rows);
 }
 
-static void probs_head(const attention_args *a, int b, int h, int parallel_rows) {
-    probs_of_head(a->probs + probs_offset(a, b, h), a, b, h, parallel_rows);
-}
-
 // P = softmax(scale·Q·Kᵀ) [Nq,Nk]; O = P·V written into out's head slice. P goes to probs, or
 // to this thread's workspace slot when probs is not kept.
 static void forward_head(const attention_args *a, int b, int h, int parallel_rows) {
@@ -183,16 +179,6 @@ void attention_forward_nosave(float *out, float *ws, int ws_slots, const float *
     for_each_head(forward_head, &a);
 }
 
-// The probabilities alone, as attention_forward makes them (the same bits): probs [B,heads,Nq,Nk].
-void attention_probs(float *probs, const float *q, const float *k, const uint8_t *key_valid, int B,
-                     int Nq, int Nk, int D, int heads, int q_stride, int kv_stride) {
-    if (B <= 0 || Nq <= 0 || Nk <= 0 || heads <= 0) return;
-    attention_args a = make_args(q, k, NULL, B, Nq, Nk, D, heads, q_stride, kv_stride);
-    a.probs = probs;
-    a.key_valid = key_valid;
-    for_each_head(probs_head, &a);
-}
-
 // dS = P∘(dP − rowsum(dP∘P)) in place over dP, row by row.
 static void softmax_backward_rows(float *ds, const float *p, int Nq, int Nk, int parallel) {
 #pragma omp parallel for schedule(static) if (parallel && (long)Nq * Nk > SOFTMAX_PARALLEL_MIN)
@@ -249,46 +235,22 @@ static void recompute_backward_head(const attention_args *a, int b, int h, int p
     backward_of_head(a, b, h, p, ds, parallel_rows);
 }
 
-static void backward(float *dq, float *dk, float *dv, float beta, float *scratch, const float *dout,
-                     const float *q, const float *k, const float *v, const float *probs, int B,
-                     int Nq, int Nk, int D, int heads, int q_stride, int kv_stride) {
-    if (B <= 0 || Nq <= 0 || heads <= 0) return;
-    if (Nk <= 0) { // no keys: dq is zero (and there are no key rows)
-        if (beta == 0.0f && dq)
-            for (size_t r = 0; r < (size_t)B * Nq; r++)
-                for (int d = 0; d < D; d++)
-                    dq[r * q_stride + d] = 0.0f;
-        return;
-    }
+// dq/dk/dv accumulate at the strides of q/k/v (NULL = skipped); scratch [B,heads,Nq,Nk].
+void attention_backward(float *dq, float *dk, float *dv, float *scratch, const float *dout,
+                        const float *q, const float *k, const float *v, const float *probs, int B,
+                        int Nq, int Nk, int D, int heads, int q_stride, int kv_stride) {
+    if (B <= 0 || Nq <= 0 || Nk <= 0 || heads <= 0) return; // no keys: nothing to add
     attention_args a = make_args(q, k, v, B, Nq, Nk, D, heads, q_stride, kv_stride);
     a.dq = dq;
     a.dk = dk;
     a.dv = dv;
-    a.beta = beta;
     a.scratch = scratch;
     a.dout = dout;
     a.probs_in = probs;
     for_each_head(backward_head, &a);
 }
 
-// dq/dk/dv accumulate at the strides of q/k/v (NULL = skipped); scratch [B,heads,Nq,Nk].
-void attention_backward(float *dq, float *dk, float *dv, float *scratch, const float *dout,
-                        const float *q, const float *k, const float *v, const float *probs, int B,
-                        int Nq, int Nk, int D, int heads, int q_stride, int kv_stride) {
-    backward(dq, dk, dv, 1.0f, scratch, dout, q, k, v, probs, B, Nq, Nk, D, heads, q_stride,
-             kv_stride);
-}
-
-// As attention_backward, but dq/dk/dv are overwritten: every (batch, head) writes its own slice
-// once, so no zeroing pass is needed.
-void attention_backward_set(float *dq, float *dk, float *dv, float *scratch, const float *dout,
-                            const float *q, const float *k, const float *v, const float *probs,
-                            int B, int Nq, int Nk, int D, int heads, int q_stride, int kv_stride) {
-    backward(dq, dk, dv, 0.0f, scratch, dout, q, k, v, probs, B, Nq, Nk, D, heads, q_stride,
-             kv_stride);
-}
-
-// attention_backward_set that keeps nothing from the forward: each (batch, head) recomputes its
+// The backward that keeps nothing from the forward: each (batch, head) recomputes its
 // probabilities (the forward's bits) in thread t's slot ws + t·2·Nq·Nk (at most ws_slots
 // threads), and, when out is not NULL, rewrites its slice of the forward's output out [B,Nq,D]
 // (for the output projection's weight gradient). dq/dk/dv overwritten, NULL skipped.

@@ -13,25 +13,19 @@ void linear_backward_set(float *dinp, float *dweight, float *dbias, const float 
                          const float *inp, const float *weight, int N, int in_dim, int out_dim);
 // gelu_backward with dinp OVERWRITTEN (dinp may be dout: element-wise, in place).
 void gelu_backward_set(float *dinp, const float *dout, const float *inp, size_t n);
-// attention_backward with dq, dk, dv OVERWRITTEN (each written exactly once).
-void attention_backward_set(float *dq, float *dk, float *dv, float *scratch, const float *dout,
-                            const float *q, const float *k, const float *v, const float *probs,
-                            int B, int Nq, int Nk, int D, int heads, int q_stride, int kv_stride);
 // attention_forward keeping no probabilities: thread t of at most ws_slots uses
 // ws + t·Nq·Nk floats as its workspace.
 void attention_forward_nosave(float *out, float *ws, int ws_slots, const float *q, const float *k,
                               const float *v, const uint8_t *key_valid, int B, int Nq, int Nk,
                               int D, int heads, int q_stride, int kv_stride);
-// attention_backward_set keeping nothing from the forward: per (batch, head) the probabilities
-// are recomputed (bit-identical) in thread t's slot ws + t·2·Nq·Nk (at most ws_slots threads)
-// and, when out is not NULL, out [B,Nq,D] is rewritten with the forward's output (same bits).
+// attention_backward with dq/dk/dv OVERWRITTEN (each written once) that keeps nothing from the
+// forward: per (batch, head) the probabilities are recomputed (bit-identical) in thread t's slot ws
+// + t·2·Nq·Nk (at most ws_slots threads) and, when out is not NULL, out [B,Nq,D] is rewritten with
+// the forward's output (same bits).
 void attention_backward_recompute(float *dq, float *dk, float *dv, float *out, float *ws,
                                   int ws_slots, const float *dout, const float *q, const float *k,
                                   const float *v, const uint8_t *key_valid, int B, int Nq, int Nk,
                                   int D, int heads, int q_stride, int kv_stride);
-// The probabilities of attention_forward alone (bit-identical): probs [B,heads,Nq,Nk].
-void attention_probs(float *probs, const float *q, const float *k, const uint8_t *key_valid, int B,
-                     int Nq, int Nk, int D, int heads, int q_stride, int kv_stride);
 
 // Bump allocator over one malloc: a first pass with base == NULL only counts floats.
 typedef struct {
