@@ -221,14 +221,16 @@ void synth_style_default(SynthStyle *st, int size) {
     st->antialias = 1;
 }
 
+// FNV-1a of text, continuing from h.
+static uint64_t fnv1a(uint64_t h, const char *text) {
+    for (const char *c = text; *c; c++)
+        h = (h ^ (uint8_t)*c) * 1099511628211ULL;
+    return h;
+}
+
 // Adds i.i.d. uniform noise in [-amp, amp] to every byte, keyed by the sample's key and caption.
 static void add_noise(uint8_t *rgb, const SynthSample *s, int size, int amp) {
-    uint64_t h = 0x6E015E5EEDULL;
-    for (const char *c = s->key; *c; c++)
-        h = (h ^ (uint8_t)*c) * 1099511628211ULL;
-    for (const char *c = s->caption; *c; c++)
-        h = (h ^ (uint8_t)*c) * 1099511628211ULL;
-    IoRng r = {io_mix64(h)};
+    IoRng r = {io_mix64(fnv1a(fnv1a(0x6E015E5EEDULL, s->key), s->caption))};
     for (size_t i = 0; i < (size_t)size * size * 3; i++) {
         int v = rgb[i] + (int)rnd(&r, (uint32_t)(2 * amp + 1)) - amp;
         rgb[i] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
@@ -238,9 +240,7 @@ static void add_noise(uint8_t *rgb, const SynthSample *s, int size, int amp) {
 void synth_draw(uint8_t *rgb, const SynthSample *s, const SynthStyle *st) {
     // Background: a mid grey that varies a little with the caption (deterministic), or a fixed
     // one: that shade is an image-wide feature which says nothing about the caption.
-    uint64_t h = 1469598103934665603ULL;
-    for (const char *c = s->caption; *c; c++)
-        h = (h ^ (uint8_t)*c) * 1099511628211ULL;
+    uint64_t h = fnv1a(1469598103934665603ULL, s->caption);
     const int size = st->size;
     int bg = st->flat_background ? 120 : 100 + (int)(h % 40);
     const int ss = st->antialias ? 4 : 1;

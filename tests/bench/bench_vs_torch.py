@@ -32,7 +32,7 @@ CASES = {
     "tiny-scratch": ("tiny", "scratch", 1.0, 6, 2, 9),
     "small": ("small", "paper", 1.0, 3, 1, 9),
     "small-l0": ("small", "paper", 0.0, 3, 1, 9),
-    "base": ("base", "paper", 1.0, 2, 1, 1),
+    "base": ("base", "paper", 1.0, 2, 1, 3),
     "base-l0": ("base", "paper", 0.0, 2, 1, 1),
 }
 DEFAULT_CASES = "tiny,tiny-l0,tiny-scratch,small,small-l0,base,base-l0"
