@@ -27,6 +27,13 @@ static double cpu_seconds(void) {
            ru.ru_stime.tv_usec * 1e-6;
 }
 
+// Minor page faults so far (first touches of fresh memory: the kernel clears each page).
+static long minor_faults(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_minflt;
+}
+
 static long peak_rss_kb(void) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -122,10 +129,12 @@ int main(int argc, char **argv) {
     oc.total_steps = steps + warmup;
     ModelBatch mb = {.n = B, .images = img, .tokens = tok, .valid = valid};
     double flops = 0, t_start = now(), cpu_start = cpu_seconds();
+    long faults_start = minor_faults();
     for (int t = 0; t < steps + warmup; t++) {
         if (t == warmup) {
             t_start = now();
             cpu_start = cpu_seconds();
+            faults_start = minor_faults();
         }
         mask_sample(&ms, &mc, grid, 0, (uint64_t)t);
         if (mf) {
@@ -147,21 +156,24 @@ int main(int argc, char **argv) {
         }
     }
     double dt = now() - t_start, cpu = cpu_seconds() - cpu_start;
+    double faults = (double)(minor_faults() - faults_start) / steps;
     if (mf && fclose(mf)) {
         perror(masks_out);
         return 1;
     }
     long rss = peak_rss_kb();
     printf("bench_step: preset %s, mode %s, batch %d, negatives %d, threads %d: %.2f samples/s, "
-           "%.3f s/step, %.2f GFLOP/step, %.2f GFLOP/s, CPU %.3f s/step, peak RSS %.1f MiB\n",
+           "%.3f s/step, %.2f GFLOP/step, %.2f GFLOP/s, CPU %.3f s/step, peak RSS %.1f MiB, "
+           "%.0f page faults/step\n",
            preset, mode, B, cfg.negatives, threads, steps * B / dt, dt / steps, flops / steps / 1e9,
-           flops / dt / 1e9, cpu / steps, rss / 1024.0);
+           flops / dt / 1e9, cpu / steps, rss / 1024.0, faults);
     printf("RESULT {\"preset\": \"%s\", \"mode\": \"%s\", \"batch\": %d, \"negatives\": %d, "
            "\"nce_weight\": %g, \"threads\": %d, \"steps\": %d, \"warmup\": %d, "
            "\"wall_s\": %.6f, \"cpu_s\": %.6f, \"samples_per_s\": %.4f, "
-           "\"flops_per_step\": %.6e, \"gflops_per_s\": %.4f, \"peak_rss_mib\": %.2f}\n",
+           "\"flops_per_step\": %.6e, \"gflops_per_s\": %.4f, \"peak_rss_mib\": %.2f, "
+           "\"minor_faults_per_step\": %.1f}\n",
            preset, mode, B, cfg.negatives, nce, threads, steps, warmup, dt, cpu, steps * B / dt,
-           flops / steps, flops / dt / 1e9, rss / 1024.0);
+           flops / steps, flops / dt / 1e9, rss / 1024.0, faults);
     maskset_free(&ms);
     free(img);
     free(tok);
