@@ -39,9 +39,10 @@ static size_t max_sz(size_t a, size_t b) {
 
 // Lays out every activation in the arena (a counting pass first, then the real one).
 // The predictor's activations for n samples of up to P tokens, predicting out_dim-wide tokens
-// (H for TI-JEPA, De for I-JEPA).
+// (H for TI-JEPA, De for I-JEPA). Called after block_scratch_take: its blocks share the
+// scratch's attention output buffer.
 static void plan_predictor(Acts *a, Arena *ar, const ModelShape *s, size_t n, size_t P,
-                           size_t out_dim) { // after block_scratch_take (the shared att)
+                           size_t out_dim) {
     size_t Dp = s->pred_dim;
     a->pe = arena_take(ar, n * P * Dp);
     for (int i = 0; i <= s->pred_depth; i++)
